@@ -1,0 +1,86 @@
+"""Human durations for retention policies: ``90m``, ``24h``, ``30d``, ``2w``, ``7y``, ``1d12h``.
+
+A duration is one or more ``<integer><unit>`` parts with units ``s`` (seconds), ``m``
+(minutes), ``h`` (hours), ``d`` (days), ``w`` (weeks) and ``y`` (365 days). Months are not
+offered because their length varies; write ``30d`` or ``4w``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+from mv_orchestration.errors import ValidationError
+
+UNIT_SECONDS: dict[str, int] = {
+    "y": 365 * 86400,
+    "w": 7 * 86400,
+    "d": 86400,
+    "h": 3600,
+    "m": 60,
+    "s": 1,
+}
+_WHOLE = re.compile(r"^(?:\d+[smhdwy])+$")
+_PART = re.compile(r"(\d+)([smhdwy])")
+_MAX_SECONDS = 1000 * 365 * 86400
+
+
+def parse_duration(value: str | timedelta) -> timedelta:
+    """Parse ``value`` (``"30d"``, ``"1d12h"`` or a non-negative ``timedelta``).
+
+    Raises :class:`ValidationError` for anything else, including bare numbers (the unit is
+    never guessed) and durations beyond 1000 years.
+    """
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValidationError(f"duration {value} is negative")
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"duration {value!r} must be a string such as '30d', '24h' or '7y' (units s m h d w y)"
+        )
+    text = value.strip().lower()
+    if not _WHOLE.match(text):
+        raise ValidationError(
+            f"duration {value!r} is not valid: use <number><unit> with units s, m, h, d, w, y "
+            "(for example '90m', '24h', '30d', '7y', '1d12h')"
+        )
+    seconds = sum(int(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
+    if seconds > _MAX_SECONDS:
+        raise ValidationError(f"duration {value!r} exceeds 1000 years")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Return the shortest canonical text of ``value`` (``timedelta(days=30)`` -> ``"30d"``).
+
+    Sub-second parts are dropped; the result parses back to the same whole seconds.
+    """
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in UNIT_SECONDS.items():
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _validate(value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValidationError as exc:
+        # pydantic turns ValueError into a field error that names the offending key
+        raise ValueError(str(exc)) from None
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_validate),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+"""A pydantic field type: parsed with :func:`parse_duration`, dumped to JSON as text."""
