@@ -1,0 +1,1 @@
+"""Lineage: graph queries over the registry and their renderings."""
