@@ -11,6 +11,9 @@ import os
 
 import nox
 
+# Installed packages ship compiled bytecode, so test subprocesses do not recompile them.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
+
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["core", "airflow", "prefect", "dagster", "lint"]

@@ -45,8 +45,8 @@ def prepare_dataset(data_dir: Path) -> Path:
 
 def train(dataset: Path, params: DigitsParams, out_dir: Path) -> Path:
     """Train on ``dataset`` and write the model and its metrics into ``out_dir``."""
-    import pyarrow.parquet as pq
     import numpy as np
+    import pyarrow.parquet as pq
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
 

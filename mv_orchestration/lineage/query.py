@@ -32,11 +32,8 @@ def walk(
     """The lineage graph reached from (``kind``, ``key``) in ``direction``."""
     edges_t = schema.lineage_edges
     limit = MAX_DEPTH if depth is None else max(depth, 0)
-    near, far = (
-        (edges_t.c.src_kind, edges_t.c.src, edges_t.c.dst_kind, edges_t.c.dst)
-        if direction == "upstream"
-        else (edges_t.c.dst_kind, edges_t.c.dst, edges_t.c.src_kind, edges_t.c.src)
-    )
+    src, dst = (edges_t.c.src_kind, edges_t.c.src), (edges_t.c.dst_kind, edges_t.c.dst)
+    near, far = (src, dst) if direction == "upstream" else (dst, src)
     start = select(
         literal(kind).label("kind"), literal(key).label("key"), literal(0).label("depth")
     ).cte("walk", recursive=True)

@@ -8,7 +8,7 @@ offered because their length varies; write ``30d`` or ``4w``.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -55,19 +55,39 @@ def parse_duration(value: str | timedelta) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Return the shortest canonical text of ``value`` (``timedelta(days=30)`` -> ``"30d"``).
+    """Return short canonical text for ``value`` (``timedelta(days=30)`` -> ``"30d"``).
 
-    Sub-second parts are dropped; the result parses back to the same whole seconds.
+    Weeks are used only for a whole number of weeks below a year; sub-second parts are
+    dropped. The result parses back to the same whole seconds.
     """
     seconds = int(value.total_seconds())
     if seconds <= 0:
         return "0s"
+    week = UNIT_SECONDS["w"]
+    if seconds % week == 0 and seconds < UNIT_SECONDS["y"]:
+        return f"{seconds // week}w"
     parts = []
     for unit, size in UNIT_SECONDS.items():
+        if unit == "w":
+            continue
         count, seconds = divmod(seconds, size)
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def age_text(delta: timedelta) -> str:
+    """A coarse human age: whole days above a day, else hours, minutes or seconds."""
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit in ("d", "h", "m"):
+        if seconds >= UNIT_SECONDS[unit]:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def when_text(moment: datetime) -> str:
+    """An ISO 8601 time to the second, for explanations."""
+    return moment.isoformat(timespec="seconds")
 
 
 def _validate(value: Any) -> timedelta:

@@ -1,0 +1,170 @@
+"""``MVRegistryHook``: the ``mv_registry`` connection type, opening an mv-orchestration registry.
+
+A connection holds (all optional):
+
+* ``extra.registry_url`` - SQLAlchemy URL of the registry database *without* its password
+  (``postgresql+psycopg://mvo@db:5432/registry``, ``sqlite:////data/registry.db``);
+* ``extra.store_url`` - artifact store URL (``file:///shared/store``,
+  ``s3://bucket/prefix?region=eu-west-1``);
+* ``password`` - the registry database password, put into the URL only in memory, when
+  connecting (Airflow masks it in logs; the registry never records it);
+* ``extra.aws_access_key_id`` / ``extra.aws_secret_access_key`` - S3 credentials for an
+  ``s3://`` store (otherwise the usual AWS credential chain of the worker applies). The
+  core reads S3 credentials only from the AWS environment variables, so the hook sets
+  ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` in the task process while the
+  registry is open and restores them on :meth:`MVRegistryHook.close`.
+
+Empty URLs fall back to ``MVO_REGISTRY_URL`` / ``MVO_STORE_URL`` and then to the embedded
+default. When the *default* connection id (``mv_registry_default``) is not defined at all
+the hook uses that environment-only configuration, so a single-machine setup needs no
+connection; a missing connection id that a task names explicitly is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from airflow_provider.get_provider_info import CONN_TYPE, UI_FIELD_BEHAVIOUR
+from airflow_provider.masking import mask_secret
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from mv_orchestration.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class MVRegistryHook(BaseHook):
+    """Open the mv-orchestration registry that an ``mv_registry`` connection describes.
+
+    :param mv_conn_id: the connection id (default ``mv_registry_default``).
+    """
+
+    conn_name_attr = "mv_conn_id"
+    default_conn_name = "mv_registry_default"
+    conn_type = CONN_TYPE
+    hook_name = "MV Registry"
+
+    def __init__(self, mv_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mv_conn_id = mv_conn_id
+        self._registry: Registry | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form behaviour for Airflow < 3.2 (newer versions read the provider info)."""
+        return {
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+        }
+
+    def connection_settings(self) -> dict[str, str | None]:
+        """The registry and store URLs this hook connects to (secrets never included)."""
+        conn = self._connection()
+        if conn is None:
+            return {"registry_url": None, "store_url": None}
+        extra = conn.extra_dejson
+        return {
+            "registry_url": _extra_field(extra, "registry_url"),
+            "store_url": _extra_field(extra, "store_url"),
+        }
+
+    def get_conn(self) -> Registry:
+        """Return the (cached) open :class:`~mv_orchestration.registry.Registry`."""
+        if self._registry is None:
+            self._registry = self._open()
+        return self._registry
+
+    def close(self) -> None:
+        """Close the registry opened by :meth:`get_conn`, if any, and restore the env."""
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Open the registry and list its models (the UI's "Test" button)."""
+        try:
+            count = len(self.get_conn().models())
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.close()
+        return True, f"Registry reachable ({count} models)"
+
+    def _connection(self) -> Connection | None:
+        try:
+            return self.get_connection(self.mv_conn_id)
+        except AirflowNotFoundException:
+            if self.mv_conn_id != self.default_conn_name:
+                raise
+            log.info(
+                "Connection %r is not defined: using MVO_REGISTRY_URL / MVO_STORE_URL",
+                self.mv_conn_id,
+            )
+            return None
+
+    def _open(self) -> Registry:
+        import mv_orchestration as mvo
+
+        conn = self._connection()
+        if conn is None:
+            return mvo.connect()
+        extra = conn.extra_dejson
+        registry_url = _extra_field(extra, "registry_url")
+        if registry_url and conn.password:
+            mask_secret(conn.password)
+            registry_url = _with_password(registry_url, conn.password)
+        self._set_aws_environment(extra)
+        try:
+            return mvo.connect(
+                registry_url=registry_url or None,
+                store_url=_extra_field(extra, "store_url") or None,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _set_aws_environment(self, extra: dict[str, Any]) -> None:
+        """Export the connection's S3 credentials while the registry is open."""
+        for field, variable in _AWS_FIELDS.items():
+            value = _extra_field(extra, field)
+            if value:
+                mask_secret(value)
+                self._saved_env.setdefault(variable, os.environ.get(variable))
+                os.environ[variable] = value
+
+
+_AWS_FIELDS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+}
+
+
+def _extra_field(extra: dict[str, Any], name: str) -> str | None:
+    """Read an extra field saved plain or with the ``extra__mv_registry__`` prefix."""
+    value = extra.get(name) or extra.get(f"extra__{CONN_TYPE}__{name}")
+    return str(value) if value else None
+
+
+def _with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` set, unless the URL already carries one."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password is not None:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)

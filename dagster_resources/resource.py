@@ -1,0 +1,145 @@
+"""``ModelRegistryResource``: the model registry as a Dagster resource."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from dagster_resources.context import run_context_from
+
+if TYPE_CHECKING:
+    from mv_orchestration.capture import RunCapture, RunContext
+    from mv_orchestration.registry import AliasMove, ModelVersion, Registry, Run, VerifyReport
+    from mv_orchestration.retention import ApplyReport, RetentionPlan, RetentionPolicy
+
+REGISTRY_KEY = "mv_registry"
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """Connects to the registry and runs the core's operations with Dagster's run identity.
+
+    Both URLs default to ``MVO_REGISTRY_URL`` / ``MVO_STORE_URL`` and then to the embedded
+    default (SQLite and a local directory under ``MVO_HOME``).
+    """
+
+    registry_url: str | None = Field(
+        default=None, description="Registry URL (sqlite:///... or postgresql+psycopg://...)."
+    )
+    store_url: str | None = Field(
+        default=None, description="Artifact store URL (file:///... or s3://bucket/prefix?...)."
+    )
+
+    _registry: Registry | None = PrivateAttr(default=None)
+
+    def get_registry(self) -> Registry:
+        """The connected core registry (connected on first use, then reused)."""
+        if self._registry is None:
+            from mv_orchestration.registry import connect
+
+            self._registry = connect(registry_url=self.registry_url, store_url=self.store_url)
+        return self._registry
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the registry connection if one was opened."""
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+    def run_context(self, context: Any = None) -> RunContext:
+        """The core run context for a Dagster asset/op/output context."""
+        return run_context_from(context)
+
+    def capture(self, context: Any = None, *, seed: int | None = None) -> RunCapture:
+        """Capture what this run is (seeds, environment, hardware, code, Dagster identity)."""
+        from mv_orchestration.capture import capture_run
+
+        return capture_run(seed=seed, context=self.run_context(context))
+
+    def run(
+        self,
+        model: str,
+        context: Any = None,
+        *,
+        seed: int | None = None,
+        code_of: Any = None,
+    ) -> Run:
+        """A core registry run (a context manager) carrying this Dagster run's identity."""
+        return self.get_registry().run(
+            model, seed=seed, context=self.run_context(context), code_of=code_of
+        )
+
+    def register(
+        self,
+        model: str,
+        path: str | Path,
+        context: Any = None,
+        *,
+        params: Any = None,
+        datasets: Mapping[str, str | Path] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        bump: str = "auto",
+        tags: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register ``path`` as a version of ``model`` in one call (a run with one model)."""
+        with self.run(model, context, seed=seed) as run:
+            if params is not None:
+                run.log_params(params)
+            for name, source in (datasets or {}).items():
+                run.log_dataset(name, source)
+            if metrics:
+                run.log_metrics(dict(metrics))
+            return run.register_model(
+                path, bump=bump, tags=dict(tags or {}), metadata=dict(metadata or {})
+            )
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """The version a reference (MODEL@VERSION, MODEL@ALIAS, MODEL@latest, digest) names."""
+        return self.get_registry().resolve(ref)
+
+    def promote(
+        self,
+        ref: str,
+        alias: str = "production",
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> AliasMove:
+        """Point ``alias`` at the version ``ref`` names."""
+        return self.get_registry().promote(ref, alias=alias, reason=reason, actor=actor)
+
+    def rollback(
+        self,
+        model: str,
+        alias: str = "production",
+        *,
+        to: str | None = None,
+        reason: str | None = None,
+        dry_run: bool = False,
+    ) -> AliasMove:
+        """Move ``alias`` back to its previous target (or to ``to``), after verifying it."""
+        return self.get_registry().rollback(
+            model, alias=alias, to=to, reason=reason, dry_run=dry_run
+        )
+
+    def verify(self, ref: str | None = None) -> VerifyReport:
+        """Re-hash the stored bytes of ``ref`` (or of everything) and report."""
+        return self.get_registry().verify(ref)
+
+    def retention_plan(
+        self, policy: RetentionPolicy | Mapping[str, Any] | str | Path
+    ) -> RetentionPlan:
+        """Plan and store retention for a policy (object, mapping or file); deletes nothing."""
+        return self.get_registry().retention_plan(policy)
+
+    def retention_apply(self, plan_id: str) -> ApplyReport:
+        """Apply a stored retention plan exactly as planned."""
+        return self.get_registry().retention_apply(plan_id)

@@ -1,0 +1,168 @@
+"""The append-only audit log and its hash chain.
+
+Event ``n`` stores ``digest = digest(canonical_json({"prev", "seq", "at", "actor",
+"action", "subject", "payload"}))`` where ``prev`` is event ``n-1``'s digest (None for the
+first). Sequence numbers are contiguous from 1. :func:`verify_chain` recomputes every
+digest, so an edited, deleted, inserted or reordered event breaks the chain; it also
+checks that every version, alias move and hold has the event that created it, which
+catches events removed from the end of the log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from mv_orchestration.canonical import canonical_json
+from mv_orchestration.registry import schema
+from mv_orchestration.registry.clock import iso_utc, utcnow
+
+_PG_AUDIT_LOCK = 0x6D766F5F61756469  # "mvo_audi"
+_PAGE = 1000
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LAST = (
+    select(schema.audit_events.c.seq, schema.audit_events.c.digest)
+    .order_by(schema.audit_events.c.seq.desc())
+    .limit(1)
+)
+_INSERT = schema.audit_events.insert()
+
+
+def default_actor() -> str:
+    """Who is acting: ``MVO_ACTOR``, else the operating-system user, else ``unknown``."""
+    actor = os.environ.get("MVO_ACTOR")
+    if actor:
+        return actor[:256]
+    try:
+        return getpass.getuser()[:256]
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def event_digest(
+    prev: str | None, seq: int, at: str, actor: str, action: str, subject: str, payload: Any
+) -> str:
+    """The digest an event with these fields must carry."""
+    from mv_orchestration.hashing.digest import digest_bytes
+
+    body = {
+        "prev": prev,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "payload": payload,
+    }
+    return digest_bytes(canonical_json(body))
+
+
+def append_event(
+    conn: Connection,
+    action: str,
+    subject: str,
+    payload: Mapping[str, Any],
+    actor: str | None,
+) -> int:
+    """Append one event inside the caller's transaction; return its sequence number."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"key": _PG_AUDIT_LOCK})
+    last = conn.execute(_LAST).first()
+    seq = last.seq + 1 if last else 1
+    prev = last.digest if last else None
+    at = iso_utc(utcnow())
+    who = actor or default_actor()
+    payload_json = canonical_json(dict(payload))
+    digest = event_digest(prev, seq, at, who, action, subject, json.loads(payload_json))
+    conn.execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": who,
+            "action": action,
+            "subject": subject,
+            "payload": payload_json.decode("utf-8"),
+            "prev_digest": prev,
+            "digest": digest,
+        },
+    )
+    return seq
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """What :func:`verify_chain` found."""
+
+    events: int
+    problems: list[str]
+
+
+def iter_events(conn: Connection) -> Iterator[Any]:
+    """Every audit row in sequence order, read in pages."""
+    table = schema.audit_events
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(table).where(table.c.seq > after).order_by(table.c.seq).limit(_PAGE)
+        ).all()
+        yield from rows
+        if len(rows) < _PAGE:
+            return
+        after = rows[-1].seq
+
+
+def verify_chain(conn: Connection) -> ChainResult:
+    """Recompute the chain and cross-check it against versions, alias moves and holds."""
+    problems: list[str] = []
+    prev: str | None = None
+    expected_seq = 1
+    count = 0
+    covered: dict[str, set[Any]] = {"record_id": set(), "history_id": set(), "hold_id": set()}
+    for row in iter_events(conn):
+        count += 1
+        if row.seq != expected_seq:
+            problems.append(f"event #{row.seq}: expected sequence number {expected_seq}")
+        if row.prev_digest != prev:
+            problems.append(f"event #{row.seq}: does not link to the previous event's digest")
+        try:
+            payload = json.loads(row.payload)
+        except ValueError:
+            problems.append(f"event #{row.seq}: payload is not JSON")
+            payload = row.payload
+        digest = event_digest(
+            row.prev_digest, row.seq, row.at, row.actor, row.action, row.subject, payload
+        )
+        if digest != row.digest:
+            problems.append(f"event #{row.seq}: content does not match its digest (edited)")
+        if isinstance(payload, dict):
+            for key, seen in covered.items():
+                if key in payload:
+                    seen.add(payload[key])
+        prev = row.digest
+        expected_seq = row.seq + 1
+    problems.extend(_uncovered(conn, covered))
+    return ChainResult(events=count, problems=problems)
+
+
+def _uncovered(conn: Connection, covered: dict[str, set[Any]]) -> list[str]:
+    problems = []
+    v, m = schema.versions, schema.models
+    for record_id, model, version in conn.execute(
+        select(v.c.record_id, m.c.name, v.c.version).join(m, m.c.id == v.c.model_id)
+    ):
+        if record_id not in covered["record_id"]:
+            problems.append(f"{model}@{version}: no audit event registers it (event removed?)")
+    for (history_id,) in conn.execute(select(schema.alias_history.c.id)):
+        if history_id not in covered["history_id"]:
+            problems.append(f"alias move #{history_id}: no audit event records it")
+    for (hold_id,) in conn.execute(select(schema.holds.c.id)):
+        if hold_id not in covered["hold_id"]:
+            problems.append(f"hold #{hold_id}: no audit event records it")
+    return problems

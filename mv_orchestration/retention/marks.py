@@ -1,0 +1,92 @@
+"""Mark: every store object that must stay.
+
+Live objects are: the artifact files and code diff of every version that is not purged
+(each record re-hashed against its id, so an edited record cannot hide a reference); the
+manifest and files of every dataset snapshot any version references, unless retention
+purged that snapshot; and every stored retention plan. Marking reads everything it needs
+and raises on the first problem, so callers delete nothing unless marking completed.
+
+:func:`marks_since` adds what was registered after a mark: versions with a higher id on
+SQLite (writers are serialised, so ids grow in commit order), versions created since the
+mark minus :data:`REGISTRATION_SLACK` elsewhere, and plans stored since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from mv_orchestration.errors import IntegrityError, MVOError
+from mv_orchestration.registry import schema
+from mv_orchestration.registry.clock import utcnow
+from mv_orchestration.registry.database import READ_ONLY
+from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
+from mv_orchestration.retention.plans import plan_digests
+from mv_orchestration.retention.records import iter_version_rows
+from mv_orchestration.retention.snapshot import PURGED
+
+REGISTRATION_SLACK = timedelta(hours=1)
+
+
+@dataclass
+class Marks:
+    """The live object digests and where the mark stopped reading."""
+
+    objects: set[str] = field(default_factory=set)
+    last_version_id: int = 0
+    last_audit_seq: int = 0
+    started_at: datetime = field(default_factory=utcnow)
+    versions: int = 0
+
+
+def _add_versions(conn: Connection, store: Any, marks: Marks, rows: Any) -> None:
+    snapshots: set[str] = set()
+    for row in rows:
+        marks.versions += 1
+        marks.last_version_id = max(marks.last_version_id, row.id)
+        if row.status != PURGED:
+            marks.objects.update(digest for digest, _ in row.objects)
+        snapshots.update(row.snapshots)
+    if snapshots:
+        snapshots -= purged_snapshots(conn)
+    for manifest_digest in sorted(snapshots):
+        marks.objects.update(digest for digest, _ in snapshot_objects(store, manifest_digest))
+
+
+def _last_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(schema.audit_events.c.seq))).scalar() or 0)
+
+
+def mark_live(conn: Connection, store: Any) -> Marks:
+    """Mark every live object (see the module docstring); raises on any problem."""
+    marks = Marks(started_at=utcnow())
+    marks.last_audit_seq = _last_seq(conn)
+    _add_versions(conn, store, marks, iter_version_rows(conn, verify=True))
+    marks.objects |= plan_digests(conn)
+    return marks
+
+
+def mark_registry(registry: Any) -> Marks:
+    """:func:`mark_live` in one read transaction; every failure becomes
+    :class:`IntegrityError` saying that nothing was deleted."""
+    try:
+        with registry.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+            return mark_live(conn, registry.store)
+    except Exception as exc:
+        what = str(exc) if isinstance(exc, MVOError) else f"{type(exc).__name__}: {exc}"
+        raise IntegrityError(f"marking failed, nothing was deleted: {what}") from exc
+
+
+def marks_since(conn: Connection, store: Any, marks: Marks) -> set[str]:
+    """Objects made live after ``marks`` was taken (new versions and plans)."""
+    fresh = Marks(started_at=marks.started_at)
+    if conn.dialect.name == "sqlite":
+        rows = iter_version_rows(conn, after_id=marks.last_version_id, verify=True)
+    else:
+        since = marks.started_at - REGISTRATION_SLACK
+        rows = iter_version_rows(conn, created_since=since, verify=True)
+    _add_versions(conn, store, fresh, rows)
+    return fresh.objects | plan_digests(conn, after_seq=marks.last_audit_seq)

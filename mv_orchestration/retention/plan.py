@@ -1,0 +1,233 @@
+"""Retention plans: immutable, digested lists of decisions, one per version.
+
+Every version gets one decision and the reason a person can read:
+
+* ``keep``      — active and kept (protection, a rule, or no rule applies);
+* ``tombstone`` — active and kept by nothing: phase 1 of apply tombstones it;
+* ``purge``     — tombstoned longer than the grace period and kept by nothing: phase 2
+  deletes its bytes (those no remaining version references) and marks it purged;
+* ``wait``      — tombstoned, and either kept by something or still within the grace
+  period: nothing happens to it now;
+* ``purged``    — already purged; listed so the plan covers every version.
+
+Plans are made by :func:`mv_orchestration.retention.planner.make_plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mv_orchestration.errors import IntegrityError
+from mv_orchestration.retention.policy import RetentionPolicy
+
+PLAN_KIND = "mvo.retention_plan"
+PLAN_SCHEMA_VERSION = 1
+DECISIONS = ("keep", "tombstone", "purge", "wait", "purged")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedVersion:
+    """The decision for one version, why, and how many bytes it frees.
+
+    ``frees_bytes`` counts each object once across the plan: for ``purge`` the bytes
+    phase 2 deletes now, for ``tombstone``/``wait`` the bytes a later purge would free
+    (objects no kept version references).
+    """
+
+    id: int
+    model: str
+    version: str
+    status: str
+    decision: str
+    reason: str
+    frees_bytes: int = 0
+
+    @property
+    def ref(self) -> str:
+        """``model@version``."""
+        return f"{self.model}@{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "id": self.id,
+            "model": self.model,
+            "version": self.version,
+            "status": self.status,
+            "decision": self.decision,
+            "reason": self.reason,
+            "frees_bytes": self.frees_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSnapshot:
+    """The decision (``keep`` or ``purge``) for one dataset snapshot."""
+
+    digest: str
+    decision: str
+    reason: str
+    frees_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "digest": self.digest,
+            "decision": self.decision,
+            "reason": self.reason,
+            "frees_bytes": self.frees_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """An immutable plan; ``digest`` covers every field but ``id`` and ``digest``.
+
+    ``objects`` are the ``(digest, size)`` store objects phase 2 deletes: those of
+    ``purge`` versions and snapshots that nothing staying references.
+    """
+
+    id: str
+    digest: str
+    created_at: datetime
+    policy: RetentionPolicy
+    policy_digest: str
+    versions: tuple[PlannedVersion, ...]
+    snapshots: tuple[PlannedSnapshot, ...] = ()
+    objects: tuple[tuple[str, int], ...] = ()
+
+    def by_decision(self, decision: str) -> list[PlannedVersion]:
+        """The versions with ``decision``, in plan order."""
+        return [v for v in self.versions if v.decision == decision]
+
+    def summary(self) -> dict[str, int]:
+        """Counts per decision and the bytes freed now (purge) and later (tombstones)."""
+        counts = dict.fromkeys(DECISIONS, 0)
+        later = 0
+        for planned in self.versions:
+            counts[planned.decision] += 1
+            if planned.decision != "purge":
+                later += planned.frees_bytes
+        counts["snapshots_purge"] = sum(1 for s in self.snapshots if s.decision == "purge")
+        counts["bytes_freed_now"] = sum(size for _, size in self.objects)
+        counts["bytes_freed_later"] = later
+        return counts
+
+    @classmethod
+    def build(
+        cls,
+        created_at: datetime,
+        policy: RetentionPolicy,
+        versions: Iterable[PlannedVersion],
+        snapshots: Iterable[PlannedSnapshot] = (),
+        objects: Iterable[tuple[str, int]] = (),
+    ) -> RetentionPlan:
+        """Assemble a plan and compute its digest, id and policy digest."""
+        from mv_orchestration.hashing.digest import digest_bytes
+
+        versions, snapshots, objects = tuple(versions), tuple(snapshots), tuple(objects)
+        policy_digest = policy.digest()
+        content = _content(created_at, policy, policy_digest, versions, snapshots, objects)
+        digest = digest_bytes(plan_bytes(content))
+        return cls(
+            id=plan_id_for(digest),
+            digest=digest,
+            created_at=created_at,
+            policy=policy,
+            policy_digest=policy_digest,
+            versions=versions,
+            snapshots=snapshots,
+            objects=objects,
+        )
+
+    def content(self) -> dict[str, Any]:
+        """The digested content (everything but ``id`` and ``digest``)."""
+        return _content(
+            self.created_at,
+            self.policy,
+            self.policy_digest,
+            self.versions,
+            self.snapshots,
+            self.objects,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form: the content plus ``id``, ``digest`` and ``summary``."""
+        data = self.content()
+        data["id"] = self.id
+        data["digest"] = self.digest
+        data["summary"] = self.summary()
+        return data
+
+    def content_bytes(self) -> bytes:
+        """Canonical JSON of :meth:`content` (the bytes :attr:`digest` is taken of)."""
+        return plan_bytes(self.content())
+
+    @classmethod
+    def from_content_bytes(cls, data: bytes) -> RetentionPlan:
+        """Rebuild a plan from :meth:`content_bytes`; its digest is recomputed."""
+        from mv_orchestration.hashing.digest import digest_bytes
+
+        try:
+            content = json.loads(data)
+            if content.get("kind") != PLAN_KIND:
+                raise ValueError(f"kind is {content.get('kind')!r}")
+            if content.get("schema_version") != PLAN_SCHEMA_VERSION:
+                raise ValueError(f"unsupported schema_version {content.get('schema_version')!r}")
+            digest = digest_bytes(data)
+            policy = RetentionPolicy.model_validate(content["policy"])
+            if policy.digest() != content["policy_digest"]:
+                raise ValueError("its policy does not match the recorded policy digest")
+            return cls(
+                id=plan_id_for(digest),
+                digest=digest,
+                created_at=datetime.fromisoformat(content["created_at"]),
+                policy=policy,
+                policy_digest=content["policy_digest"],
+                versions=tuple(PlannedVersion(**item) for item in content["versions"]),
+                snapshots=tuple(PlannedSnapshot(**item) for item in content["snapshots"]),
+                objects=tuple((item["digest"], item["size"]) for item in content["objects"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"stored retention plan is not readable: {exc}") from None
+
+
+def plan_id_for(digest: str) -> str:
+    """The short plan id derived from a plan digest (``plan-`` + 16 hex digits)."""
+    return "plan-" + digest.split(":", 1)[-1][:16]
+
+
+def plan_bytes(content: dict[str, Any]) -> bytes:
+    """Canonical JSON of plan content.
+
+    Plan content holds only strings, integers, booleans and None (durations and times
+    are text), for which this is byte-identical to
+    :func:`mv_orchestration.canonical.canonical_json` while avoiding its per-value
+    normalisation pass over a million entries.
+    """
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def _content(
+    created_at: datetime,
+    policy: RetentionPolicy,
+    policy_digest: str,
+    versions: Iterable[PlannedVersion],
+    snapshots: Iterable[PlannedSnapshot],
+    objects: Iterable[tuple[str, int]],
+) -> dict[str, Any]:
+    return {
+        "kind": PLAN_KIND,
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "created_at": created_at.isoformat(),
+        "policy": policy.to_json(),
+        "policy_digest": policy_digest,
+        "versions": [v.to_json() for v in versions],
+        "snapshots": [s.to_json() for s in snapshots],
+        "objects": [{"digest": d, "size": size} for d, size in objects],
+    }

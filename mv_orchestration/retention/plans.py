@@ -1,0 +1,110 @@
+"""Stored plans: immutable objects in the artifact store, found through the audit log.
+
+A plan's canonical JSON is stored with ``put_bytes`` (so it is content-addressed,
+create-only and verified on read) and a ``retention.plan`` audit event records
+``plan id -> digest``. Nothing can change a stored plan: a different plan has a different
+digest and id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from mv_orchestration.errors import IntegrityError, NotFoundError, ValidationError
+from mv_orchestration.registry import schema
+from mv_orchestration.retention.plan import RetentionPlan, plan_id_for
+
+log = logging.getLogger(__name__)
+PLAN_EVENT = "retention.plan"
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """One ``retention.plan`` audit event."""
+
+    id: str
+    digest: str
+    created_at: datetime
+    policy_digest: str
+    summary: dict[str, int]
+
+
+def _events(conn: Connection, plan_id: str | None = None, after_seq: int = 0) -> list[StoredPlan]:
+    t = schema.audit_events
+    query = (
+        select(t.c.subject, t.c.payload)
+        .where(t.c.action == PLAN_EVENT, t.c.seq > after_seq)
+        .order_by(t.c.seq)
+    )
+    if plan_id is not None:
+        query = query.where(t.c.subject == plan_id)
+    found = []
+    for subject, payload in conn.execute(query):
+        data = json.loads(payload)
+        found.append(
+            StoredPlan(
+                id=subject,
+                digest=data["digest"],
+                created_at=datetime.fromisoformat(data["created_at"]),
+                policy_digest=data["policy_digest"],
+                summary=data["summary"],
+            )
+        )
+    return found
+
+
+def stored_plans(registry: Any) -> list[StoredPlan]:
+    """Every stored plan, oldest first."""
+    with registry.engine.connect() as conn:
+        return _events(conn)
+
+
+def plan_digests(conn: Connection, after_seq: int = 0) -> set[str]:
+    """Digests of the stored plan objects (recorded after audit event ``after_seq``)."""
+    return {stored.digest for stored in _events(conn, after_seq=after_seq)}
+
+
+def save_plan(registry: Any, plan: RetentionPlan, actor: str | None = None) -> StoredPlan:
+    """Store ``plan`` (idempotent: saving the same plan twice records it once)."""
+    with registry.engine.connect() as conn:
+        existing = _events(conn, plan.id)
+    digest = registry.store.put_bytes(plan.content_bytes())
+    if digest != plan.digest:
+        raise IntegrityError(f"stored plan digest {digest} differs from {plan.digest}")
+    summary = plan.summary()
+    stored = StoredPlan(plan.id, plan.digest, plan.created_at, plan.policy_digest, summary)
+    if not existing:
+        registry.append_audit(
+            PLAN_EVENT,
+            plan.id,
+            {
+                "digest": plan.digest,
+                "created_at": plan.created_at.isoformat(),
+                "policy_digest": plan.policy_digest,
+                "summary": summary,
+            },
+            actor,
+        )
+        log.info("stored retention plan %s (%s)", plan.id, plan.digest)
+    return stored
+
+
+def load_plan(registry: Any, plan_id: str) -> RetentionPlan:
+    """The stored plan ``plan_id`` (``plan-…`` or its full digest), verified on read."""
+    if not isinstance(plan_id, str) or not plan_id:
+        raise ValidationError("a plan id is required")
+    wanted = plan_id if plan_id.startswith("plan-") else plan_id_for(plan_id)
+    with registry.engine.connect() as conn:
+        events = _events(conn, wanted)
+    if not events or (not plan_id.startswith("plan-") and events[0].digest != plan_id):
+        raise NotFoundError(f"no stored retention plan {plan_id!r}")
+    plan = RetentionPlan.from_content_bytes(registry.store.get_bytes(events[0].digest))
+    if plan.digest != events[0].digest:
+        raise IntegrityError(f"retention plan {plan_id} does not match its recorded digest")
+    return plan

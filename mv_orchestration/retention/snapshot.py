@@ -1,0 +1,101 @@
+"""What retention planning needs to know about a registry, as plain data.
+
+A :class:`RegistrySnapshot` is read once (see :mod:`mv_orchestration.retention.loader`)
+and planning is a pure function of it, so plans can be tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+ACTIVE = "active"
+TOMBSTONED = "tombstoned"
+PURGED = "purged"
+
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One model version.
+
+    ``precedence`` orders versions of one model (larger is newer: the registry's semver
+    sort key). ``objects`` are the ``(digest, size)`` store objects the version's bytes
+    occupy (artifact files and code diff); ``datasets`` the dataset snapshots it
+    references (by manifest digest); ``parents`` the version ids it derives from.
+    """
+
+    id: int
+    model: str
+    version: str
+    precedence: Any
+    created_at: datetime
+    status: str = ACTIVE
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+    objects: tuple[tuple[str, int], ...] = ()
+    datasets: tuple[str, ...] = ()
+    parents: tuple[int, ...] = ()
+    tombstoned_at: datetime | None = None
+    purged_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        """``model@version``."""
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """One entry of an alias history: the alias pointed at ``version_id`` from ``moved_at``.
+
+    ``version_id`` is None when the alias was removed at ``moved_at``.
+    """
+
+    version_id: int | None
+    moved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AliasInfo:
+    """An alias of one model: its current target and its history, oldest move first."""
+
+    model: str
+    name: str
+    target: int | None
+    history: tuple[AliasMove, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HoldInfo:
+    """A legal hold on a version (``expires_at`` None = until released)."""
+
+    version_id: int
+    reason: str
+    expires_at: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        """True when the hold still applies at ``now``."""
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSnapshotInfo:
+    """A stored dataset snapshot: its manifest object and the objects of its files."""
+
+    digest: str
+    objects: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(slots=True)
+class RegistrySnapshot:
+    """Everything planning reads, taken at ``taken_at``."""
+
+    taken_at: datetime
+    versions: list[VersionInfo] = field(default_factory=list)
+    aliases: list[AliasInfo] = field(default_factory=list)
+    holds: list[HoldInfo] = field(default_factory=list)
+    dataset_snapshots: dict[str, DatasetSnapshotInfo] = field(default_factory=dict)

@@ -1,0 +1,147 @@
+"""Lifecycle transitions in batches: many versions per transaction, same rules and events.
+
+:func:`advance_many` is the batch form of the registry's per-version
+:func:`mv_orchestration.registry.lifecycle.advance`: inside the caller's write transaction
+(model rows locked on PostgreSQL; SQLite holds the write lock) it re-reads each version's
+status and the registry's protected set, changes only unprotected versions in the
+preceding status, and appends one ``version.tombstone`` / ``version.purge`` audit event
+per changed version, chained exactly like :func:`mv_orchestration.registry.audit.append_event`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from mv_orchestration.canonical import canonical_json
+from mv_orchestration.registry import schema
+from mv_orchestration.registry.audit import append_event, default_actor, event_digest
+from mv_orchestration.registry.clock import iso_utc, utcnow
+from mv_orchestration.registry.lifecycle import TRANSITIONS, protected_ids
+
+CHANGED = "changed"
+ALREADY = "already"
+PROTECTED = "protected"
+MISSING = "missing"
+NOT_READY = "not_ready"
+_EVENT = {"tombstoned": "version.tombstone", "purged": "version.purge"}
+
+
+def _rows(conn: Connection, ids: list[int]) -> dict[int, Any]:
+    v, m = schema.versions, schema.models
+    query = (
+        select(v.c.id, v.c.model_id, v.c.status, v.c.status_changed_at, v.c.version, m.c.name)
+        .join(m, m.c.id == v.c.model_id)
+        .where(v.c.id.in_(ids))
+    )
+    return {row.id: row for row in conn.execute(query)}
+
+
+def _lock_models(conn: Connection, model_ids: set[int]) -> bool:
+    """Lock the model rows on PostgreSQL (as promote and hold do); SQLite's write
+    transaction already excludes every other writer. True when rows were locked."""
+    if conn.dialect.name != "postgresql" or not model_ids:
+        return False
+    m = schema.models
+    query = select(m.c.id).where(m.c.id.in_(sorted(model_ids))).order_by(m.c.id)
+    conn.execute(query.with_for_update()).all()
+    return True
+
+
+def _append_events(
+    conn: Connection, events: list[tuple[str, str, dict[str, Any]]], actor: str | None
+) -> None:
+    """Append ``(action, subject, payload)`` events; the first through the registry (which
+    takes the audit lock on PostgreSQL), the rest chained onto it in one insert."""
+    if not events:
+        return
+    first, rest = events[0], events[1:]
+    seq = append_event(conn, *first, actor)
+    if not rest:
+        return
+    table = schema.audit_events
+    prev = conn.execute(select(table.c.digest).where(table.c.seq == seq)).scalar_one()
+    who = actor or default_actor()
+    rows = []
+    for action, subject, payload in rest:
+        seq += 1
+        at = iso_utc(utcnow())
+        body = canonical_json(payload)
+        digest = event_digest(prev, seq, at, who, action, subject, payload)
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": who,
+                "action": action,
+                "subject": subject,
+                "payload": body.decode("utf-8"),
+                "prev_digest": prev,
+                "digest": digest,
+            }
+        )
+        prev = digest
+    conn.execute(table.insert(), rows)
+
+
+def advance_many(
+    conn: Connection,
+    changes: Sequence[tuple[int, str]],
+    *,
+    to_status: str,
+    plan_id: str | None,
+    actor: str | None,
+    now: datetime,
+    ready_before: datetime | None = None,
+) -> dict[int, str]:
+    """Move each ``(version_id, reason)`` to ``to_status``; returns an outcome per id.
+
+    Outcomes: ``changed``; ``already`` (in ``to_status`` or beyond); ``protected`` (alias
+    target or active hold now); ``missing``; ``not_ready`` (not in the preceding status, or
+    for purging, tombstoned at or after ``ready_before``).
+    """
+    ids = [version_id for version_id, _ in changes]
+    rows = _rows(conn, ids)
+    if _lock_models(conn, {row.model_id for row in rows.values()}):
+        rows = _rows(conn, ids)
+    protected = protected_ids(conn, now)
+    order = ("active", "tombstoned", "purged")
+    outcomes: dict[int, str] = {}
+    updates, events = [], []
+    for version_id, reason in changes:
+        row = rows.get(version_id)
+        if row is None:
+            outcomes[version_id] = MISSING
+        elif order.index(row.status) >= order.index(to_status):
+            outcomes[version_id] = ALREADY
+        elif row.status != TRANSITIONS[to_status]:
+            outcomes[version_id] = NOT_READY
+        elif version_id in protected:
+            outcomes[version_id] = PROTECTED
+        elif ready_before is not None and (
+            row.status_changed_at is None or row.status_changed_at >= ready_before
+        ):
+            outcomes[version_id] = NOT_READY
+        else:
+            outcomes[version_id] = CHANGED
+            updates.append({"vid": version_id, "reason": reason})
+            payload = {"version_id": version_id, "reason": reason, "plan_id": plan_id}
+            events.append((_EVENT[to_status], f"{row.name}@{row.version}", payload))
+    if updates:
+        v = schema.versions
+        conn.execute(
+            v.update()
+            .where(v.c.id == bindparam("vid"), v.c.status == TRANSITIONS[to_status])
+            .values(
+                status=to_status,
+                status_changed_at=now,
+                status_reason=bindparam("reason"),
+                status_plan_id=plan_id,
+            ),
+            updates,
+        )
+        _append_events(conn, events, actor)
+    return outcomes

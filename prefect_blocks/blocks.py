@@ -1,0 +1,319 @@
+"""The ``ModelRegistry`` block: where a Prefect workspace keeps its model registry settings.
+
+The block holds connection settings and credentials; every operation is a call into the
+core (:mod:`mv_orchestration`). What the adapter adds is Prefect's side: run identity from
+``prefect.runtime``, an artifact per registered version or alias move, and an event per
+change (see :mod:`prefect_blocks.events`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from prefect_blocks import artifacts, events
+from prefect_blocks.context import in_prefect_run, prefect_run_context, run_actor
+
+try:
+    from prefect_aws import AwsCredentials
+except ImportError:  # prefect-aws is optional
+    AwsCredentials = None
+
+if TYPE_CHECKING:
+    from mv_orchestration.capture import RunContext
+    from mv_orchestration.registry import AliasMove, ModelVersion, Registry, Run
+    from mv_orchestration.registry.entities import VerifyReport
+    from mv_orchestration.retention.plan import RetentionPlan
+    from mv_orchestration.retention.policy import RetentionPolicy
+
+logger = logging.getLogger(__name__)
+
+PROJECT_URL = "https://github.com/mv-orchestration/mv-orchestration"
+DOCS_URL = f"{PROJECT_URL}/blob/main/docs/prefect.md"
+LOGO_URL = f"{PROJECT_URL}/raw/main/docs/assets/logo.png"
+
+
+class ModelRegistry(Block):
+    """Version ML models from Prefect flows into an mv-orchestration registry.
+
+    Holds the registry database URL, the artifact store URL and their credentials, and
+    offers the registry's operations: capture a run, register, promote, rollback,
+    verify and retention.
+
+    Example:
+        Load a saved registry block and promote a version:
+        ```python
+        from prefect_blocks import ModelRegistry
+
+        registry = ModelRegistry.load("BLOCK_NAME")
+        registry.promote("churn@1.4.0", alias="production", reason="passed review")
+        ```
+    """
+
+    _block_type_name = "MV Model Registry"
+    _block_type_slug = "mv-model-registry"
+    _logo_url = LOGO_URL
+    _documentation_url = DOCS_URL
+    _description = (
+        "An mv-orchestration model registry: immutable, content-addressed model versions "
+        "with lineage, aliases, rollback and retention."
+    )
+
+    registry_url: Optional[str] = Field(
+        default=None,
+        title="Registry URL",
+        description=(
+            "SQLAlchemy URL of the registry database, without a password "
+            "(sqlite:///path/registry.db or postgresql+psycopg://user@host/db); "
+            "empty means MVO_REGISTRY_URL or the embedded default."
+        ),
+    )
+    store_url: Optional[str] = Field(
+        default=None,
+        title="Store URL",
+        description=(
+            "URL of the artifact store (file:///dir or s3://bucket/prefix?region=...); "
+            "empty means MVO_STORE_URL or the embedded default."
+        ),
+    )
+    database_password: Optional[SecretStr] = Field(
+        default=None,
+        description="Password of the registry database, added to the URL when connecting.",
+    )
+    aws_access_key_id: Optional[str] = Field(
+        default=None,
+        title="AWS Access Key ID",
+        description="Access key id for an S3 artifact store.",
+    )
+    aws_secret_access_key: Optional[SecretStr] = Field(
+        default=None,
+        title="AWS Secret Access Key",
+        description="Secret access key for an S3 artifact store.",
+    )
+    if AwsCredentials is not None:
+        aws_credentials: Optional[AwsCredentials] = Field(
+            default=None,
+            description="A prefect-aws credentials block for an S3 artifact store.",
+        )
+    emit_events: bool = Field(
+        default=True,
+        description="Emit a Prefect event for every registered version and alias move.",
+    )
+    create_artifacts: bool = Field(
+        default=True,
+        description="Create a Prefect artifact for every registered version inside a run.",
+    )
+
+    # -- connecting ---------------------------------------------------------------------
+
+    def get_registry(self) -> Registry:
+        """Connect to the registry; the caller closes it (``registry.close()``)."""
+        import mv_orchestration as mvo
+
+        with _temporary_env(self._store_environment()):
+            return mvo.connect(registry_url=self._registry_url(), store_url=self.store_url)
+
+    @contextmanager
+    def connection(self) -> Iterator[Registry]:
+        """``with block.connection() as registry:`` a connected registry, closed after."""
+        registry = self.get_registry()
+        try:
+            yield registry
+        finally:
+            registry.close()
+
+    def _registry_url(self) -> str | None:
+        if self.registry_url is None or self.database_password is None:
+            return self.registry_url
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.registry_url).set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+    def _store_environment(self) -> dict[str, str]:
+        """AWS variables for the store (the core reads S3 credentials from them)."""
+        credentials = getattr(self, "aws_credentials", None)
+        if credentials is not None:
+            values = {
+                "AWS_ACCESS_KEY_ID": credentials.aws_access_key_id,
+                "AWS_SECRET_ACCESS_KEY": _secret(credentials.aws_secret_access_key),
+                "AWS_SESSION_TOKEN": credentials.aws_session_token,
+                "AWS_REGION": credentials.region_name,
+            }
+        else:
+            values = {
+                "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+                "AWS_SECRET_ACCESS_KEY": _secret(self.aws_secret_access_key),
+            }
+        return {key: value for key, value in values.items() if value}
+
+    # -- capture and register ----------------------------------------------------------
+
+    @contextmanager
+    def run(
+        self,
+        model: str,
+        *,
+        seed: int | None = None,
+        context: RunContext | None = None,
+        code_of: Any = None,
+    ) -> Iterator[Run]:
+        """Capture one training run of ``model`` with the current Prefect run identity.
+
+        ``with block.run("churn", seed=42) as run:`` yields the core's run: log params,
+        datasets and metrics on it and call ``run.register_model(path)``. Each version
+        registered in it gets its artifact and event when the block exits.
+        """
+        with self.connection() as registry:
+            with registry.run(
+                model, seed=seed, context=context or prefect_run_context(), code_of=code_of
+            ) as run:
+                yield run
+            for version in run.versions:
+                self.publish_version(version, registry=registry)
+
+    def register(
+        self,
+        model: str,
+        path: str | Path,
+        *,
+        params: Any = None,
+        datasets: Mapping[str, str | Path] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        bump: str = "auto",
+        tags: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register the model file or directory at ``path`` in one call."""
+        with self.run(model, seed=seed) as run:
+            if params is not None:
+                run.log_params(params)
+            for name, uri in (datasets or {}).items():
+                run.log_dataset(name, uri)
+            if metrics:
+                run.log_metrics(dict(metrics))
+            return run.register_model(
+                path, bump=bump, tags=dict(tags or {}), metadata=dict(metadata or {})
+            )
+
+    def publish_version(self, version: ModelVersion, *, registry: Registry) -> None:
+        """Create the version's artifact (inside a run) and emit its registered event."""
+        if self.create_artifacts and in_prefect_run():
+            lineage = registry.lineage(version.ref, direction="upstream")
+            artifacts.create_version_artifact(version, registry.record(version.ref), lineage)
+        if self.emit_events:
+            events.emit_version_registered(version)
+
+    # -- aliases -----------------------------------------------------------------------
+
+    def promote(
+        self,
+        ref: str,
+        alias: str = "production",
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> AliasMove:
+        """Point ``alias`` at ``ref`` (``model@version``); emits ``mv.model.alias.moved``."""
+        context = prefect_run_context()
+        with self.connection() as registry:
+            move = registry.promote(
+                ref,
+                alias=alias,
+                reason=reason,
+                actor=actor or run_actor(),
+                context=context if context.run_id is not None else None,
+            )
+        self._publish_move(move, rollback=False)
+        return move
+
+    def rollback(
+        self,
+        model: str,
+        alias: str = "production",
+        *,
+        to: str | None = None,
+        dry_run: bool = False,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> AliasMove:
+        """Move ``alias`` back to its previous target (or ``to``); emits ``mv.model.rollback``."""
+        with self.connection() as registry:
+            move = registry.rollback(
+                model,
+                alias=alias,
+                to=to,
+                dry_run=dry_run,
+                reason=reason,
+                actor=actor or run_actor(),
+            )
+        self._publish_move(move, rollback=True)
+        return move
+
+    def _publish_move(self, move: AliasMove, *, rollback: bool) -> None:
+        if not move.applied:
+            return
+        if self.create_artifacts and in_prefect_run():
+            artifacts.create_alias_artifact(move, rollback=rollback)
+        if self.emit_events:
+            (events.emit_rollback if rollback else events.emit_alias_moved)(move)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """The version ``ref`` names (``model@version``, ``model@alias``, ``model@latest``)."""
+        with self.connection() as registry:
+            return registry.resolve(ref)
+
+    def load_artifacts(self, ref: str, dest_dir: str | Path) -> Path:
+        """Download the model files of ``ref`` into ``dest_dir``, verified."""
+        with self.connection() as registry:
+            return registry.load_artifacts(ref, Path(dest_dir))
+
+    def verify(self, ref: str | None = None) -> VerifyReport:
+        """Re-hash ``ref``'s record and bytes (everything when ``ref`` is None)."""
+        with self.connection() as registry:
+            return registry.verify(ref)
+
+    # -- retention ---------------------------------------------------------------------
+
+    def retention_plan(
+        self, policy: RetentionPolicy | Mapping[str, Any] | str | Path
+    ) -> RetentionPlan:
+        """Plan retention under ``policy`` (a policy, a mapping or a policy file path)."""
+        from mv_orchestration.retention.policy import load_policy
+
+        with self.connection() as registry:
+            return registry.retention_plan(load_policy(policy))
+
+    def retention_apply(self, plan_id: str) -> Any:
+        """Apply the stored plan ``plan_id`` (tombstone, then purge past the grace period)."""
+        with self.connection() as registry:
+            return registry.retention_apply(plan_id)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+@contextmanager
+def _temporary_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` for the block, restoring the previous values after."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

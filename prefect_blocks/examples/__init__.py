@@ -1,0 +1,1 @@
+"""Example Prefect pipelines: train and register the demo model, serve nightly retention."""

@@ -1,0 +1,122 @@
+"""``MVRegistryHook`` and the ``mv_registry`` connection type."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from airflow_provider.hooks.registry import MVRegistryHook, _with_password
+
+
+def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, object]) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def test_the_default_connection_from_an_env_json_opens_that_registry(
+    mv_connection: dict[str, str], tmp_path: Path
+) -> None:
+    hook = MVRegistryHook()
+    assert hook.connection_settings() == mv_connection
+    registry = hook.get_conn()
+    try:
+        assert hook.get_conn() is registry
+        assert registry.settings.registry_url == mv_connection["registry_url"]
+        assert registry.store.url == mv_connection["store_url"]
+        assert registry.models() == []
+    finally:
+        hook.close()
+    assert (tmp_path / "registry.db").exists()
+
+
+def test_prefixed_extra_fields_from_the_ui_form_are_read(
+    monkeypatch: pytest.MonkeyPatch, registry_urls: dict[str, str]
+) -> None:
+    extra = {f"extra__mv_registry__{key}": value for key, value in registry_urls.items()}
+    _set_conn(monkeypatch, "team_registry", {"conn_type": "mv_registry", "extra": extra})
+    assert MVRegistryHook("team_registry").connection_settings() == registry_urls
+
+
+def test_without_the_default_connection_the_mvo_environment_applies(
+    monkeypatch: pytest.MonkeyPatch, registry_urls: dict[str, str]
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MV_REGISTRY_DEFAULT", raising=False)
+    monkeypatch.setenv("MVO_REGISTRY_URL", registry_urls["registry_url"])
+    monkeypatch.setenv("MVO_STORE_URL", registry_urls["store_url"])
+    hook = MVRegistryHook()
+    assert hook.connection_settings() == {"registry_url": None, "store_url": None}
+    try:
+        assert hook.get_conn().settings.registry_url == registry_urls["registry_url"]
+    finally:
+        hook.close()
+
+
+def test_a_named_connection_that_does_not_exist_is_an_error() -> None:
+    with pytest.raises(AirflowNotFoundException):
+        MVRegistryHook("no_such_registry").get_conn()
+
+
+def test_the_password_goes_into_the_registry_url_only_in_memory() -> None:
+    url = "postgresql+psycopg://mvo@db.internal:5432/registry"
+    assert _with_password(url, "p@ss/word") == (
+        "postgresql+psycopg://mvo:p%40ss%2Fword@db.internal:5432/registry"
+    )
+    already = "postgresql+psycopg://mvo:given@db/registry"
+    assert _with_password(already, "other") == already
+
+
+def test_a_failed_connection_never_shows_the_password_and_logs_mask_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.sdk.log import redact
+
+    conn = {
+        "conn_type": "mv_registry",
+        "password": "never-logged-pw",
+        "extra": {"registry_url": "postgresql+psycopg://mvo@127.0.0.1:9/registry"},
+    }
+    _set_conn(monkeypatch, "pg_registry", conn)
+    hook = MVRegistryHook("pg_registry")
+    with pytest.raises(Exception) as caught:
+        hook.get_conn()
+    assert "never-logged-pw" not in str(caught.value)
+    assert redact("dsn with never-logged-pw") == "dsn with ***"
+
+
+def test_s3_credentials_are_exported_while_open_and_restored_on_close(
+    monkeypatch: pytest.MonkeyPatch, registry_urls: dict[str, str]
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "worker-default-id")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    extra = {
+        **registry_urls,
+        "aws_access_key_id": "conn-key-id",
+        "aws_secret_access_key": "conn-secret-key",
+    }
+    _set_conn(monkeypatch, "s3_registry", {"conn_type": "mv_registry", "extra": extra})
+    hook = MVRegistryHook("s3_registry")
+    hook.get_conn()
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "conn-key-id"
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "conn-secret-key"
+    hook.close()
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "worker-default-id"
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+
+
+def test_test_connection_reports_success_and_failure(
+    monkeypatch: pytest.MonkeyPatch, mv_connection: dict[str, str], tmp_path: Path
+) -> None:
+    assert MVRegistryHook().test_connection() == (True, "Registry reachable (0 models)")
+    bad = {"conn_type": "mv_registry", "extra": {"registry_url": "mysql://nope/registry"}}
+    _set_conn(monkeypatch, "bad_registry", bad)
+    ok, message = MVRegistryHook("bad_registry").test_connection()
+    assert ok is False and message
+
+
+def test_ui_field_behaviour_matches_the_provider_info() -> None:
+    behaviour = MVRegistryHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == ["host", "schema", "port", "login"]
+    assert behaviour["relabeling"] == {"password": "Registry database password"}

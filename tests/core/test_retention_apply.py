@@ -1,0 +1,328 @@
+"""Retention against a real registry: snapshot loading, stored plans, two-phase apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from mv_orchestration.errors import IntegrityError, LeaseError, NotFoundError
+from mv_orchestration.registry import Registry, connect, schema
+from mv_orchestration.registry.lease import acquire_lease
+from mv_orchestration.retention import (
+    apply_plan,
+    load_plan,
+    load_snapshot,
+    plan_retention,
+    stored_plans,
+)
+from mv_orchestration.retention.leases import APPLY_LEASE
+from mv_orchestration.retention.policy import policy_from_text
+from tests.core.registry_fixtures import register
+from tests.core.test_retention_plan import ISSUE_EXAMPLE, oracle
+
+pytest_plugins = ["tests.core.registry_fixtures"]
+
+KEEP_ONE = {"rules": [{"keep_last": 1}], "grace_period": "0s"}
+
+
+def _statuses(registry: Registry) -> dict[str, str]:
+    v, m = schema.versions, schema.models
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            select(m.c.name, v.c.version, v.c.status).join(m, m.c.id == v.c.model_id)
+        )
+        return {f"{name}@{version}": status for name, version, status in rows}
+
+
+def _audit(registry: Registry, action: str) -> list[tuple[str, dict]]:
+    t = schema.audit_events
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.subject, t.c.payload).where(t.c.action == action).order_by(t.c.seq)
+        )
+        return [(subject, json.loads(payload)) for subject, payload in rows]
+
+
+def test_snapshot_reads_every_fact_planning_needs(registry: Registry, tmp_path: Path) -> None:
+    data = tmp_path / "train"
+    data.mkdir()
+    (data / "a.csv").write_text("x\n1\n")
+    with registry.run("churn", seed=1) as run:
+        run.log_params({"lr": 1})
+        snap_ref = run.log_dataset("train", data, snapshot=True)
+        base = run.register_model(_model(tmp_path, "m1"))
+    tuned = register(registry, "tuned", tmp_path, "t1", parent=base.ref, tags={"stage": "dev"})
+    second = register(registry, "churn", tmp_path, "c2")
+    registry.promote(base.ref, "production")
+    registry.promote(second.ref, "production")
+    registry.hold(tuned.ref, "case 7")
+
+    snap = load_snapshot(registry)
+    by_ref = {v.ref: v for v in snap.versions}
+    assert set(by_ref) == {base.ref, tuned.ref, second.ref}
+    record = registry.record(base.ref)
+    expected = {(e.digest, e.size) for e in record.artifacts.entries}
+    if record.code_diff_digest:  # the uncommitted diff of this checkout, if any
+        expected.add((record.code_diff_digest, 0))
+    assert set(by_ref[base.ref].objects) == expected
+    assert by_ref[base.ref].datasets == (snap_ref.manifest_digest,)
+    assert by_ref[tuned.ref].parents == (by_ref[base.ref].id,)
+    assert by_ref[tuned.ref].tags == {"stage": "dev"}
+    assert by_ref[base.ref].precedence < by_ref[second.ref].precedence
+    (alias,) = snap.aliases
+    assert (alias.model, alias.name, alias.target) == ("churn", "production", by_ref[second.ref].id)
+    assert [m.version_id for m in alias.history] == [by_ref[base.ref].id, by_ref[second.ref].id]
+    assert [(h.version_id, h.reason) for h in snap.holds] == [(by_ref[tuned.ref].id, "case 7")]
+    (dataset,) = snap.dataset_snapshots.values()
+    assert dataset.digest == snap_ref.manifest_digest
+    file_digest = registry.store.put_bytes(b"x\n1\n")
+    assert {d for d, _ in dataset.objects} == {snap_ref.manifest_digest, file_digest}
+
+
+def _model(root: Path, name: str) -> Path:
+    path = root / name
+    path.mkdir(exist_ok=True)
+    (path / "weights.bin").write_bytes(name.encode() * 10)
+    return path
+
+
+def test_issue_example_plans_and_stores_a_readable_plan(registry: Registry, tmp_path) -> None:
+    for i in range(3):
+        register(registry, "churn", tmp_path, f"c{i}")
+    policy_file = tmp_path / "retention.yaml"
+    policy_file.write_text(ISSUE_EXAMPLE)
+    plan = plan_retention(registry, policy_file)
+    assert [v.decision for v in plan.versions] == ["keep"] * 3
+    assert plan.versions[0].reason.startswith("kept: within keep_last 5 (rank 3)")
+    assert plan.policy_digest == policy_from_text(ISSUE_EXAMPLE).digest()
+    (stored,) = stored_plans(registry)
+    assert (stored.id, stored.digest, stored.policy_digest) == (
+        plan.id,
+        plan.digest,
+        plan.policy_digest,
+    )
+    assert load_plan(registry, plan.id) == plan
+    assert load_plan(registry, plan.digest) == plan
+    with pytest.raises(NotFoundError):
+        load_plan(registry, "plan-0000000000000000")
+
+
+def test_tampered_stored_plan_is_refused(sqlite_registry: Registry, tmp_path) -> None:
+    register(sqlite_registry, "churn", tmp_path, "a")
+    plan = plan_retention(sqlite_registry, KEEP_ONE)
+    path = tmp_path / "store" / sqlite_registry.store.object_path(plan.digest)
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes().replace(b'"keep"', b'"tombstone"'))
+    with pytest.raises(IntegrityError):
+        apply_plan(sqlite_registry, plan.id)
+
+
+def test_two_phase_apply_with_grace_shared_objects_and_idempotence(
+    registry: Registry, tmp_path: Path
+) -> None:
+    old = [register(registry, "churn", tmp_path, f"c{i}") for i in range(4)]
+    shared = register(registry, "other", tmp_path, "c0")  # same bytes as churn's first
+    newest = register(registry, "churn", tmp_path, "c9")
+    policy = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "1h"}
+
+    first = plan_retention(registry, policy)
+    assert {v.ref for v in first.by_decision("tombstone")} == {v.ref for v in old}
+    report = apply_plan(registry, first.id)
+    assert sorted(report.tombstoned) == sorted(v.ref for v in old)
+    assert not report.objects_deleted
+    again = apply_plan(registry, first.id)
+    assert not again.changed and sorted(again.already_done) == sorted(report.tombstoned)
+
+    waiting = plan_retention(registry, policy)  # within the grace period: nothing to purge
+    assert {v.decision for v in waiting.versions if v.ref in report.tombstoned} == {"wait"}
+    assert not apply_plan(registry, waiting.id).changed
+
+    purge = plan_retention(registry, {**policy, "grace_period": "0s"})
+    assert {v.ref for v in purge.by_decision("purge")} == {v.ref for v in old}
+    (other,) = [v for v in load_snapshot(registry).versions if v.ref == shared.ref]
+    shared_objects = {d for d, _ in other.objects}
+    assert not shared_objects & {d for d, _ in purge.objects}  # still used by other@...
+    done = apply_plan(registry, purge.id)
+    assert sorted(done.purged) == sorted(v.ref for v in old)
+    assert sorted(done.objects_deleted) == sorted(d for d, _ in purge.objects)
+    for digest in done.objects_deleted:
+        assert not registry.store.exists(digest)
+    statuses = _statuses(registry)
+    assert {statuses[v.ref] for v in old} == {"purged"}
+    assert statuses[shared.ref] == statuses[newest.ref] == "active"
+    assert registry.verify().ok
+    assert registry.verify_audit().ok
+    assert not apply_plan(registry, purge.id).changed
+    events = _audit(registry, "version.tombstone")
+    assert sorted(s for s, _ in events) == sorted(v.ref for v in old)
+    assert {p["plan_id"] for _, p in events} == {first.id}
+    deleted = _audit(registry, "retention.delete_objects")
+    assert sorted(d for _, p in deleted for d in p["objects"]) == sorted(done.objects_deleted)
+
+
+def test_apply_skips_what_became_protected_since_planning(
+    registry: Registry, tmp_path: Path
+) -> None:
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(5)]
+    plan = plan_retention(registry, KEEP_ONE)
+    assert len(plan.by_decision("tombstone")) == 4
+    held, promoted, bounced, free = versions[:4]
+    registry.hold(held.ref, "litigation")
+    registry.promote(promoted.ref, "production")
+    registry.promote(bounced.ref, "staging")
+    registry.promote(versions[4].ref, "staging")  # staging moved on: bounced is unprotected
+    report = apply_plan(registry, plan.id)
+    assert report.tombstoned == [free.ref]
+    skipped = {s.ref: s.reason for s in report.skipped}
+    assert skipped[held.ref].startswith("protected now")
+    assert skipped[promoted.ref] == "alias production moved to it after planning"
+    assert skipped[bounced.ref] == "alias staging moved to it after planning"
+    statuses = _statuses(registry)
+    assert [statuses[v.ref] for v in versions] == ["active"] * 3 + ["tombstoned", "active"]
+
+
+def test_one_apply_at_a_time(sqlite_registry: Registry, tmp_path: Path) -> None:
+    register(sqlite_registry, "churn", tmp_path, "a")
+    plan = plan_retention(sqlite_registry, KEEP_ONE)
+    with (
+        acquire_lease(sqlite_registry.engine, APPLY_LEASE, "someone-else", 60),
+        pytest.raises(LeaseError),
+    ):
+        apply_plan(sqlite_registry, plan.id)
+
+
+class _CrashingStore:
+    """The real store, but the process 'dies' (raises) after ``allowed`` deletions."""
+
+    def __init__(self, store, allowed: int) -> None:
+        self._store, self.allowed = store, allowed
+
+    def delete(self, digest: str) -> bool:
+        if self.allowed == 0:
+            raise KeyboardInterrupt("simulated crash during delete")
+        self.allowed -= 1
+        return self._store.delete(digest)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def test_crashed_apply_can_be_run_again(sqlite_registry: Registry, tmp_path: Path) -> None:
+    versions = [register(sqlite_registry, "churn", tmp_path, f"c{i}") for i in range(6)]
+    apply_plan(sqlite_registry, plan_retention(sqlite_registry, KEEP_ONE).id)
+    plan = plan_retention(sqlite_registry, KEEP_ONE)
+    assert len(plan.objects) >= 5
+    real = sqlite_registry.store
+    sqlite_registry.store = _CrashingStore(real, allowed=2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            apply_plan(sqlite_registry, plan.id, batch_size=1)
+    finally:
+        sqlite_registry.store = real
+    assert {_statuses(sqlite_registry)[v.ref] for v in versions[:5]} == {"purged"}
+    assert sum(not real.exists(d) for d, _ in plan.objects) == 2
+    rerun = apply_plan(sqlite_registry, plan.id)
+    assert len(rerun.already_done) == 5
+    assert len(rerun.objects_deleted) == len(plan.objects) - 2
+    assert all(not real.exists(d) for d, _ in plan.objects)
+    (event,) = _audit(sqlite_registry, "retention.delete_objects")
+    assert sorted(event[1]["objects"] + event[1]["absent"]) == sorted(d for d, _ in plan.objects)
+    assert sqlite_registry.verify().ok and sqlite_registry.verify_audit().ok
+    assert not apply_plan(sqlite_registry, plan.id).changed
+
+
+def test_unreferenced_dataset_snapshots_are_purged(sqlite_registry: Registry, tmp_path) -> None:
+    reg = sqlite_registry
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a,b\n1,2\n")
+    with reg.run("churn", seed=1) as run:
+        run.log_params({"x": 1})
+        ref = run.log_dataset("train", data, snapshot=True)
+        run.register_model(_model(tmp_path, "m0"))
+    register(reg, "churn", tmp_path, "newer")
+    policy = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "0s"}
+    apply_plan(reg, plan_retention(reg, policy).id)  # tombstone the first version
+    plan = plan_retention(reg, policy)  # purge it and, now unreferenced, its snapshot
+    assert [(s.digest, s.decision) for s in plan.snapshots] == [(ref.manifest_digest, "purge")]
+    report = apply_plan(reg, plan.id)
+    assert report.snapshots_purged == [ref.manifest_digest]
+    assert not reg.store.exists(ref.manifest_digest)
+    assert load_snapshot(reg).dataset_snapshots == {}
+    assert reg.verify().ok
+    later = plan_retention(reg, policy)
+    assert later.snapshots == () and not apply_plan(reg, later.id).changed
+
+
+# --- plan == apply on random registries -------------------------------------------------
+@st.composite
+def scenarios(draw):
+    return {
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "versions": draw(st.integers(2, 12)),
+        "keep_last": draw(st.integers(0, 3)),
+        "alias_history": draw(st.integers(0, 2)),
+        "tags": draw(st.booleans()),
+    }
+
+
+def _random_registry(reg: Registry, root: Path, scenario: dict) -> None:
+    rnd = random.Random(scenario["seed"])
+    made = []
+    for i in range(scenario["versions"]):
+        model = rnd.choice(["churn", "fraud"])
+        content = rnd.choice([f"u{i}", "shared-a", "shared-b"])  # some bytes shared
+        parent = rnd.choice([None, None, *[m.ref for m in made]])
+        tags = {"stage": rnd.choice(["dev", "prod"])}
+        made.append(register(reg, model, root, content, params={"i": i}, parent=parent, tags=tags))
+    for mv in rnd.sample(made, k=min(len(made), rnd.randint(0, 4))):
+        reg.promote(mv.ref, rnd.choice(["production", "staging"]))
+    for mv in rnd.sample(made, k=rnd.randint(0, 2)):
+        reg.hold(mv.ref, "audit")
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenario=scenarios())
+def test_plan_equals_apply_on_random_registries(tmp_path_factory, scenario) -> None:
+    root = tmp_path_factory.mktemp("reg")
+    reg = connect(f"sqlite:///{root / 'registry.db'}", (root / "store").as_uri())
+    try:
+        _random_registry(reg, root, scenario)
+        rule = {"keep_last": scenario["keep_last"], "keep_alias_history": scenario["alias_history"]}
+        if scenario["tags"]:
+            rule["tags"] = {"stage": "dev"}
+        policy = {"rules": [rule], "grace_period": "0s"}
+        for _round in range(2):  # round 1 tombstones, round 2 purges
+            before = _statuses(reg)
+            snap = load_snapshot(reg)
+            plan = plan_retention(reg, policy)
+            decisions, objects, _ = oracle(plan.policy, snap, plan.created_at)
+            assert {v.id: v.decision for v in plan.versions} == decisions
+            assert {d for d, _ in plan.objects} == objects
+            report = apply_plan(reg, plan.id)
+            assert sorted(report.tombstoned) == sorted(v.ref for v in plan.by_decision("tombstone"))
+            assert sorted(report.purged) == sorted(v.ref for v in plan.by_decision("purge"))
+            assert sorted(report.objects_deleted) == sorted(objects)
+            assert not report.skipped
+            after = _statuses(reg)
+            changed = {ref for ref in after if after[ref] != before[ref]}
+            assert changed == set(report.tombstoned) | set(report.purged)
+            protected = {v.id for v in snap.versions} & reg.protected_version_ids()
+            assert all(after[v.ref] == "active" for v in snap.versions if v.id in protected)
+            second = apply_plan(reg, plan.id)
+            assert not second.changed and not second.skipped
+            assert reg.verify().ok
+        assert reg.verify_audit().ok
+    finally:
+        reg.close()

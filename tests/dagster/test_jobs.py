@@ -1,0 +1,78 @@
+"""The retention job and its schedule."""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator
+
+from dagster_resources import ModelRegistryResource, retention_job, retention_schedule
+from dagster_resources.resource import REGISTRY_KEY
+
+POLICY = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "1h"}
+
+
+def _register_versions(registry: ModelRegistryResource, tmp_path: Path, count: int) -> list[str]:
+    refs = []
+    for number in range(count):
+        path = tmp_path / f"model-{number}.bin"
+        path.write_text(f"weights {number}")
+        refs.append(registry.register("churn", path, seed=0).ref)
+    return refs
+
+
+def _statuses(registry: ModelRegistryResource) -> dict[str, str]:
+    return {v.ref: v.status for v in registry.get_registry().versions("churn", limit=100)}
+
+
+def test_the_schedule_tick_evaluates_to_a_run_of_the_retention_job() -> None:
+    job = retention_job(POLICY)
+    schedule = retention_schedule(job, "0 3 * * *")
+    assert schedule.cron_schedule == "0 3 * * *"
+    assert schedule.job_name == job.name == "mv_retention"
+    start = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    next_tick = next(cron_string_iterator(start.timestamp(), "0 3 * * *", "UTC"))
+    assert next_tick == datetime(2025, 1, 2, 3, 0, tzinfo=timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=next_tick) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.tags["dagster/schedule_name"] == "mv_retention_schedule"
+
+
+def test_the_retention_job_deletes_exactly_the_planned_versions(
+    mv_registry: ModelRegistryResource, tmp_path: Path
+) -> None:
+    refs = _register_versions(mv_registry, tmp_path, 4)
+    mv_registry.promote(refs[1])
+    planned = mv_registry.retention_plan(POLICY)
+    expected = {v.ref for v in planned.by_decision("tombstone")}
+    assert expected == {refs[0], refs[2]}  # newest kept by the rule, refs[1] is production
+
+    job = retention_job(POLICY)
+    with dg.instance_for_test() as instance:
+        dry = job.execute_in_process(
+            resources={REGISTRY_KEY: mv_registry},
+            instance=instance,
+            run_config={"ops": {"mv_retention_op": {"config": {"dry_run": True}}}},
+        )
+        assert dry.success
+        assert set(_statuses(mv_registry).values()) == {"active"}
+
+        result = job.execute_in_process(resources={REGISTRY_KEY: mv_registry}, instance=instance)
+    assert result.success
+    statuses = _statuses(mv_registry)
+    assert {ref for ref, status in statuses.items() if status == "tombstoned"} == expected
+    plan_event, apply_event = (
+        e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"
+    )
+    plan_metadata = plan_event.step_output_data.metadata
+    assert plan_metadata["summary"].value["tombstone"] == 2
+    assert str(plan_metadata["decisions"].value).count("| tombstone |") == 2
+    assert "report" in apply_event.step_output_data.metadata
+
+
+def test_a_bad_policy_is_refused_when_the_job_is_built() -> None:
+    from mv_orchestration.errors import ValidationError
+
+    with pytest.raises(ValidationError):
+        retention_job({"rules": [{"models": "churn", "keep_lots": 3}]})
