@@ -125,7 +125,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--check", action="store_true", help="exit 1 when a budget is missed")
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # `make bench` passes its arguments to every script
 
     missed = []
     with tempfile.TemporaryDirectory(prefix="mvo-bench-capture-") as tmp:

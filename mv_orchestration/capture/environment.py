@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from mv_orchestration.capture._digest import digest_bytes
+from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.capture.redact import redact_text, strip_url_credentials
 
 _NORMALISE = re.compile(r"[-_.]+")

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mv_orchestration.capture._digest import digest_bytes
+from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.errors import ValidationError
 
 logger = logging.getLogger(__name__)

@@ -94,7 +94,8 @@ _register_commands()
 def main(argv: list[str] | None = None) -> int:
     """Run ``mvo``; map product errors to exit codes and one-line messages."""
     try:
-        app(args=argv, prog_name="mvo", standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of raising.
+        result = app(args=argv, prog_name="mvo", standalone_mode=False)
     except MVOError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return exc.exit_code
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             fg="red",
         )
         return 70
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def _click_exceptions() -> type[Exception]:
