@@ -24,7 +24,7 @@ from mv_orchestration.retention import (
 )
 from mv_orchestration.retention.leases import APPLY_LEASE
 from mv_orchestration.retention.policy import policy_from_text
-from tests.core.registry_fixtures import register
+from tests.core.registry_helpers import register, stored_object
 from tests.core.test_retention_plan import ISSUE_EXAMPLE, oracle
 
 pytest_plugins = ["tests.core.registry_fixtures"]
@@ -117,7 +117,7 @@ def test_issue_example_plans_and_stores_a_readable_plan(registry: Registry, tmp_
 def test_tampered_stored_plan_is_refused(sqlite_registry: Registry, tmp_path) -> None:
     register(sqlite_registry, "churn", tmp_path, "a")
     plan = plan_retention(sqlite_registry, KEEP_ONE)
-    path = tmp_path / "store" / sqlite_registry.store.object_path(plan.digest)
+    path = stored_object(sqlite_registry, plan.digest)
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes().replace(b'"keep"', b'"tombstone"'))
     with pytest.raises(IntegrityError):

@@ -17,7 +17,12 @@ from mv_orchestration.registry import Registry, connect, schema
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import apply_plan, collect_garbage, plan_retention
 from mv_orchestration.retention.leases import GC_LEASE
-from tests.core.registry_fixtures import drop_immutability_triggers, register
+from tests.core.registry_helpers import (
+    drop_immutability_triggers,
+    register,
+    stored_object,
+    version_id,
+)
 
 pytest_plugins = ["tests.core.registry_fixtures"]
 
@@ -26,7 +31,7 @@ OLD = timedelta(days=3)
 
 def _age(registry: Registry, digest: str, by: timedelta = OLD) -> None:
     """Backdate a stored object's mtime (as if it had been written ``by`` ago)."""
-    path = Path(registry.store.url.removeprefix("file://")) / registry.store.object_path(digest)
+    path = stored_object(registry, digest)
     moment = (datetime.now(timezone.utc) - by).timestamp()
     os.utime(path, (moment, moment))
 
@@ -75,7 +80,7 @@ def test_gc_is_dry_run_by_default_and_sweeps_only_old_garbage(
     registry.promote(kept.ref, "production")
     plan = plan_retention(registry, {"rules": [{"keep_last": 1}]})  # a stored plan object
     doomed_objects = {e.digest for e in registry.record(doomed.ref).artifacts.entries}
-    (doomed_id,) = [v.id for v in plan.versions if v.ref == doomed.ref]
+    doomed_id = version_id(registry, doomed.ref)
     assert registry.tombstone(doomed_id, reason="test", plan_id=None)
     assert registry.mark_purged(doomed_id, reason="test", plan_id=None)  # bytes left behind
     _age_everything(registry)
@@ -113,7 +118,7 @@ def test_gc_respects_a_zero_grace_period_and_keeps_dataset_snapshots(
 
 
 def _corrupt(registry: Registry, digest: str) -> None:
-    path = Path(registry.store.url.removeprefix("file://")) / registry.store.object_path(digest)
+    path = stored_object(registry, digest)
     os.chmod(path, 0o644)
     path.write_bytes(b'{"algo":"blake3","entries":[]}')
 
