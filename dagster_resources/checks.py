@@ -6,7 +6,8 @@ and, for a model asset (``mv/ref``, from the IO manager or from ``version_result
 the registered version and the target of every alias of that model.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -73,8 +74,7 @@ def _integrity_check(
                 "checked": dg.MetadataValue.json(checked),
                 "problems": dg.MetadataValue.json(problems),
             },
-            description=(problems[0] if len(problems) == 1 else None)
-            or (f"{len(problems)} problems" if problems else f"{len(checked)} verified"),
+            description=_describe(checked, problems),
         )
 
     return _check
@@ -93,25 +93,17 @@ def verify_asset(
         stored = StoredValue.from_metadata(metadata)
         if stored is not None:
             _attempt(
-                f"{where} {stored.digest}",
-                checked,
-                problems,
-                lambda s=stored: verify_value(registry.store, s),
+                f"{where} {stored.digest}", checked, problems, verify_value, registry.store, stored
             )
         ref = plain(metadata.get(REF_KEY))
         if ref:
-            _attempt(f"{where} {ref}", checked, problems, lambda r=ref: _verify_ref(resource, r))
+            _attempt(f"{where} {ref}", checked, problems, _verify_ref, resource, str(ref))
             models.add(str(ref).split("@", 1)[0])
     for model in sorted(models):
-        for alias in current_aliases(resource, model):
+        for alias in sorted(registry.aliases(model)):
             target = f"{model}@{alias}"
-            _attempt(target, checked, problems, lambda r=target: _verify_ref(resource, r))
+            _attempt(target, checked, problems, _verify_ref, resource, target)
     return checked, problems
-
-
-def current_aliases(resource: ModelRegistryResource, model: str) -> Sequence[str]:
-    """The aliases of ``model`` that currently point at a version."""
-    return sorted(resource.get_registry().aliases(model))
 
 
 def _verify_ref(resource: ModelRegistryResource, ref: str) -> None:
@@ -121,9 +113,22 @@ def _verify_ref(resource: ModelRegistryResource, ref: str) -> None:
         raise IntegrityError("; ".join(str(problem) for problem in report.problems))
 
 
-def _attempt(label: str, checked: list[str], problems: list[str], verify: object) -> None:
+def _describe(checked: list[str], problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems" if problems else f"{len(checked)} verified"
+
+
+def _attempt(
+    label: str,
+    checked: list[str],
+    problems: list[str],
+    verify: Callable[..., None],
+    *args: Any,
+) -> None:
+    """Run one verification; file ``label`` under checked or, with the error, problems."""
     try:
-        verify()  # type: ignore[operator]
+        verify(*args)
     except (IntegrityError, NotFoundError) as exc:
         problems.append(f"{label}: {exc}")
     else:

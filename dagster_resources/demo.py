@@ -40,6 +40,7 @@ def run_demo(workdir: Path, params: dict[str, Any]) -> dict[str, Any]:
         plain,
     )
     from dagster_resources.resource import REGISTRY_KEY, ModelRegistryResource
+    from dagster_resources.storage import DIGEST_KEY
 
     registry = ModelRegistryResource()
     resources = {
@@ -62,10 +63,12 @@ def run_demo(workdir: Path, params: dict[str, Any]) -> dict[str, Any]:
             run_config=run_config,
         )
         _say(f"dagster run {result.run_id}: {'success' if result.success else 'failed'}")
-        events = result.asset_materializations_for_node("digits_model")
-    metadata = events[-1].metadata
+        dataset = result.asset_materializations_for_node("digits_dataset")[-1].metadata
+        metadata = result.asset_materializations_for_node("digits_model")[-1].metadata
+    _say(f"digits_dataset stored as {plain(dataset[DIGEST_KEY])}")
     version = str(plain(metadata[VERSION_KEY]))
-    _say(f"registered {MODEL}@{version}; data version = {plain(metadata[ARTIFACT_KEY])}")
+    verb = "registered" if plain(metadata[CREATED_KEY]) else "already registered:"
+    _say(f"{verb} {MODEL}@{version}; data version {plain(metadata[ARTIFACT_KEY])}")
     return {
         "orchestrator": "dagster",
         "model": MODEL,

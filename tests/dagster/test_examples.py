@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dagster_resources.examples.digits import defs
 
@@ -68,22 +69,21 @@ def test_demo_materializes_and_registers_the_digits_model(tmp_path: Path) -> Non
         registry.close()
 
 
-def test_demo_fails_with_a_clear_message_on_bad_params(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "MVO_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}",
-        "MVO_STORE_URL": (tmp_path / "store").as_uri(),
-        "MVO_DEMO_WORKDIR": str(tmp_path / "bad"),
-        "MVO_DEMO_PARAMS": json.dumps({"n_trees": 3}),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "dagster_resources.demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode != 0
-    assert "MVO_DEMO_RESULT" not in proc.stdout
-    assert "dagster demo failed" in proc.stderr
+def test_demo_fails_with_a_clear_message_on_bad_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dagster_resources import demo
+
+    monkeypatch.setenv("MVO_REGISTRY_URL", f"sqlite:///{tmp_path / 'registry.db'}")
+    monkeypatch.setenv("MVO_STORE_URL", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("MVO_DEMO_WORKDIR", str(tmp_path / "bad"))
+    monkeypatch.setenv("MVO_DEMO_PARAMS", json.dumps({"n_trees": 3}))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "unused"))  # restored afterwards
+    assert demo.main() == 1
+    out, err = capsys.readouterr()
+    assert "MVO_DEMO_RESULT" not in out
+    assert "dagster demo failed" in err and "n_trees" in err
+
+    monkeypatch.delenv("MVO_DEMO_WORKDIR")
+    assert demo.main() == 1
+    assert "MVO_DEMO_WORKDIR is not set" in capsys.readouterr().err

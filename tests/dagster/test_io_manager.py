@@ -266,3 +266,42 @@ def test_a_path_that_does_not_exist_is_refused_and_plain_strings_are_objects() -
         as_path(Path("/definitely/not/here"))
     assert as_path("not a path") is None
     assert as_path("/definitely/not/here") is None
+
+
+class ThresholdConfig(dg.Config):
+    threshold: float = 0.5
+
+
+@dg.asset
+def thresholds(config: ThresholdConfig) -> dict:
+    return {"threshold": config.threshold}
+
+
+@dg.asset
+def report(thresholds: dict) -> str:
+    return f"threshold {thresholds['threshold']}"
+
+
+def test_dagster_staleness_follows_the_stored_content(resources, instance) -> None:
+    from dagster._core.definitions.data_version import StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    def run(selection: list, threshold: float) -> None:
+        dg.materialize(
+            [thresholds, report],
+            selection=selection,
+            resources=resources,
+            instance=instance,
+            run_config={"ops": {"thresholds": {"config": {"threshold": threshold}}}},
+        )
+
+    def status() -> object:
+        resolver = get_stale_status_resolver(instance, [thresholds, report])
+        return resolver.get_status(report.key)
+
+    run([thresholds, report], 0.5)
+    assert status() == StaleStatus.FRESH
+    run([thresholds], 0.5)  # same content again: the downstream asset stays fresh
+    assert status() == StaleStatus.FRESH
+    run([thresholds], 0.7)  # new content: the downstream asset is stale
+    assert status() == StaleStatus.STALE

@@ -71,6 +71,28 @@ def test_the_retention_job_deletes_exactly_the_planned_versions(
     assert "report" in apply_event.step_output_data.metadata
 
 
+def test_a_second_run_after_the_grace_period_purges_exactly_the_planned_versions(
+    mv_registry: ModelRegistryResource, tmp_path: Path
+) -> None:
+    policy = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "0s"}
+    refs = _register_versions(mv_registry, tmp_path, 3)
+    job = retention_job(policy)
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(
+            resources={REGISTRY_KEY: mv_registry}, instance=instance
+        ).success
+        planned = mv_registry.retention_plan(policy)
+        expected = {v.ref for v in planned.by_decision("purge")}
+        assert expected == {refs[0], refs[1]}
+        assert job.execute_in_process(
+            resources={REGISTRY_KEY: mv_registry}, instance=instance
+        ).success
+    statuses = _statuses(mv_registry)
+    assert {ref for ref, status in statuses.items() if status == "purged"} == expected
+    assert statuses[refs[2]] == "active"
+    assert mv_registry.verify(refs[2]).ok
+
+
 def test_a_bad_policy_is_refused_when_the_job_is_built() -> None:
     from mv_orchestration.errors import ValidationError
 
