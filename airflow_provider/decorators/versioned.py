@@ -150,7 +150,7 @@ class _VersionedDecoratedOperator(RegistryTaskMixin, DecoratedOperator, PythonOp
         datasets = self._dataset_sources(arguments)
         params = self._params(arguments, exclude=datasets.keys())
         if self.log_dag_params and (run_params := dag_params(context)):
-            params["dag_params"] = run_params
+            params["dag_params"] = self._json_like(run_params, "DAG param")
         with self.open_registry() as registry:
             with registry.run(
                 self.model,
@@ -184,17 +184,24 @@ class _VersionedDecoratedOperator(RegistryTaskMixin, DecoratedOperator, PythonOp
 
     def _params(self, arguments: Mapping[str, Any], exclude: Collection[str]) -> dict[str, Any]:
         """JSON-like arguments; context variables, ``mv_run`` and datasets left out."""
+        kept = {
+            name: value
+            for name, value in arguments.items()
+            if name not in exclude and name not in KNOWN_CONTEXT_KEYS and name != MV_RUN_ARG
+        }
+        return self._json_like(kept, "Argument")
+
+    def _json_like(self, values: Mapping[str, Any], what: str) -> dict[str, Any]:
+        """``values`` normalised one by one; those that are not JSON-like are skipped."""
         from mv_orchestration.capture import normalise_params
         from mv_orchestration.errors import UnsupportedValueError
 
         params: dict[str, Any] = {}
-        for name, value in arguments.items():
-            if name in exclude or name in KNOWN_CONTEXT_KEYS or name == MV_RUN_ARG:
-                continue
+        for name, value in values.items():
             try:
                 params[name] = normalise_params({name: value})[name]
             except UnsupportedValueError:
-                self.log.info("Argument %r is not JSON-like; not logged as a param", name)
+                self.log.info("%s %r is not JSON-like; not logged as a param", what, name)
         return params
 
     def _dataset_sources(self, arguments: Mapping[str, Any]) -> dict[str, Any]:

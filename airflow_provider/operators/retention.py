@@ -23,8 +23,8 @@ class RetentionOperator(MVBaseOperator):
     :param dry_run: default ``True``: only plan (templated).
 
     Returns the plan's id, digest and summary (counts per decision, bytes freed) and the
-    apply report (``None`` for a dry run); ``mvo retention show <plan id>`` lists every
-    decision with its reason.
+    apply summary (counts; ``None`` for a dry run). The plan itself, with every decision
+    and its reason, stays in the registry under its id.
     """
 
     template_fields: Sequence[str] = ("policy", "dry_run")
@@ -54,14 +54,7 @@ class RetentionOperator(MVBaseOperator):
             "digest": plan.digest,
             "summary": plan.summary(),
             "dry_run": dry_run,
-            "applied": _json(report),
+            "applied": None if report is None else report.summary(),
         }
         self.note_lineage(mvo_retention={k: v for k, v in result.items() if k != "applied"})
         return result
-
-
-def _json(report: Any) -> Any:
-    if report is None:
-        return None
-    to_json = getattr(report, "to_json", None)
-    return to_json() if callable(to_json) else report.model_dump(mode="json")

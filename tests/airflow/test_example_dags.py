@@ -118,3 +118,18 @@ def test_deploy_dag_run_by_hand_fetches_the_production_version(
 
     run = dag.test()
     assert task_result(run, "deploy") == {"ref": version.ref, "record_id": version.record_id}
+
+
+def test_the_example_dags_folder_parses_without_import_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = Path(__file__).resolve().parents[2] / "airflow_provider" / "example_dags"
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    assert sorted(bag.dag_ids) == [
+        "mvo_digits_classic",
+        "mvo_digits_deploy",
+        "mvo_digits_training",
+        "mvo_retention",
+        "mvo_rollback",
+    ]

@@ -227,7 +227,7 @@ def test_retention_plans_by_default_and_applies_when_asked(registry: Any, tmp_pa
     applied = RetentionOperator(task_id="retention", policy=policy, dry_run=False).execute(
         make_context(task_id="retention")
     )
-    assert applied["applied"] is not None
+    assert applied["applied"]["tombstoned"] == 2
     statuses = {v.version: v.status for v in registry.versions("churn")}
     assert statuses[versions[-1]["version"]] == "active"
     assert sorted(statuses.values()).count("active") == 1
@@ -240,3 +240,12 @@ def test_retention_rejects_an_invalid_policy(mv_connection: dict[str, str]) -> N
         RetentionOperator(task_id="r", policy={"rules": [{"keep_lots": 1}]}).execute(
             make_context(task_id="r")
         )
+
+
+def test_without_the_openlineage_provider_there_are_no_facets() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("airflow.providers.openlineage") is not None:
+        pytest.skip("the OpenLineage provider is installed: test_openlineage.py covers it")
+    op = VerifyModelOperator(task_id="verify")
+    assert op.get_openlineage_facets_on_complete(None) is None
