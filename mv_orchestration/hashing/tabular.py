@@ -263,7 +263,9 @@ class _Binary(_Column):
             arr = pc.fill_null(arr, pa.scalar(b"", arr.type))
         self._lengths.update(_bytes_of(pc.binary_length(arr).cast(pa.int64()), 8))
         large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
-        offsets = memoryview(arr.buffers()[1]).cast("q" if large else "i")
+        width = 8 if large else 4
+        used = arr.buffers()[1].slice(0, (arr.offset + len(arr) + 1) * width)
+        offsets = memoryview(used).cast("q" if large else "i")
         first, last = offsets[arr.offset], offsets[arr.offset + len(arr)]
         data = arr.buffers()[2]
         if data is not None and last > first:

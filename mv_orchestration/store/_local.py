@@ -113,7 +113,8 @@ class LocalBackend:
         for dirpath, _, filenames in os.walk(self.root):
             for name in filenames:
                 path = Path(dirpath, name)
-                if name.startswith(TMP_PREFIX) and _mtime(path) < cutoff and _unlink(path):
+                stale = older_than_s <= 0 or _mtime(path) < cutoff
+                if name.startswith(TMP_PREFIX) and stale and _unlink(path):
                     removed += 1
         return removed
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow.fs as pafs
 
@@ -47,51 +48,63 @@ COPY_LIMIT = 5 << 30
 
 
 class FsBackend:
-    """Objects under ``root`` on a pyarrow filesystem."""
+    """Objects under ``root`` on a pyarrow filesystem.
+
+    ``thread_safe=False`` (fsspec filesystems, some of which share open file objects between
+    callers) serialises every operation through one lock.
+    """
 
     copy_limit = COPY_LIMIT
 
-    def __init__(self, fs: pafs.FileSystem, root: str) -> None:
+    def __init__(self, fs: pafs.FileSystem, root: str, *, thread_safe: bool = True) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
+        self._serial: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if thread_safe else threading.RLock()
+        )
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
     def size(self, key: str) -> int | None:
-        info = self.fs.get_file_info(self._path(key))
+        with self._serial:
+            info = self.fs.get_file_info(self._path(key))
         return info.size if info.type == pafs.FileType.File else None
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
-        try:
-            stream = self.fs.open_input_stream(self._path(key))
-        except FileNotFoundError:
-            raise MissingObjectError(f"object {key} is missing from {self.root}") from None
-        with stream:
-            yield stream
+        with self._serial:
+            try:
+                stream = self.fs.open_input_stream(self._path(key))
+            except FileNotFoundError:
+                raise MissingObjectError(f"object {key} is missing from {self.root}") from None
+            with stream:
+                yield stream
 
     def publish_file(self, source: Path, key: str, digest: str) -> None:
         size = source.stat().st_size
-        if size > self.copy_limit:
-            self._upload_direct(source, key, digest)
-            return
-        with open(source, "rb") as handle:
-            self._publish_staged(lambda out: _copy(handle, out, digest), lambda _: key)
+        with self._serial:
+            if size > self.copy_limit:
+                self._upload_direct(source, key, digest)
+                return
+            with open(source, "rb") as handle:
+                self._publish_staged(lambda out: _copy(handle, out, digest), lambda _: key)
 
     def publish_bytes(self, data: bytes, key: str, digest: str) -> None:
         def write(out: BinaryIO) -> str:
             out.write(data)
             return digest
 
-        self._publish_staged(write, lambda _: key)
+        with self._serial:
+            self._publish_staged(write, lambda _: key)
 
     def publish_stream(self, source: BinaryIO, algo: str, key_of: Callable[[str], str]) -> str:
         def write(out: BinaryIO) -> str:
             hexdigest, _ = copy_stream(source, out, algo)
             return format_digest(algo, hexdigest)
 
-        return self._publish_staged(write, key_of)
+        with self._serial:
+            return self._publish_staged(write, key_of)
 
     def _publish_staged(
         self, write: Callable[[BinaryIO], str], key_of: Callable[[str], str]
@@ -148,15 +161,18 @@ class FsBackend:
                 self.fs.delete_file(final)
 
     def delete(self, key: str) -> bool:
-        if self.size(key) is None:
-            return False
-        self.fs.delete_file(self._path(key))
+        with self._serial:
+            if self.size(key) is None:
+                return False
+            self.fs.delete_file(self._path(key))
         return True
 
     def list(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
         selector = pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
         base = self.root.strip("/") + "/"
-        for info in self.fs.get_file_info(selector):
+        with self._serial:
+            infos = self.fs.get_file_info(selector)
+        for info in infos:
             path = info.path.lstrip("/")
             if info.type == pafs.FileType.File and path.startswith(base):
                 # A filesystem without timestamps reports "now": young objects are never
@@ -167,8 +183,8 @@ class FsBackend:
         cutoff = time.time() - older_than_s
         removed = 0
         for key, _, mtime in self.list(STAGING_DIR):
-            if mtime.timestamp() < cutoff:
-                with contextlib.suppress(FileNotFoundError):
+            if older_than_s <= 0 or mtime.timestamp() < cutoff:
+                with self._serial, contextlib.suppress(FileNotFoundError):
                     self.fs.delete_file(self._path(key))
                     removed += 1
         return removed

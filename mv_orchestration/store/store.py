@@ -64,6 +64,7 @@ class ArtifactStore:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._stat_cache: StatCache | None = None
         self.workers = 4 if isinstance(backend, LocalBackend) else 16
+        """Threads for put_tree/materialize (I/O-bound on remote stores)."""
 
     @classmethod
     def from_url(cls, url: str, *, cache_dir: Path | None = None) -> ArtifactStore:
@@ -76,7 +77,8 @@ class ArtifactStore:
         else:
             from mv_orchestration.store._remote import FsBackend
 
-            backend = FsBackend(_filesystem(location.scheme, location.options), location.root)
+            fs = _filesystem(location.scheme, location.options)
+            backend = FsBackend(fs, location.root, thread_safe=location.scheme == "s3")
         return cls(backend, location.url, cache_dir=cache_dir)
 
     def __repr__(self) -> str:
@@ -230,7 +232,8 @@ class ArtifactStore:
         return self._backend.delete(self.object_path(digest))
 
     def sweep_temporary(self, older_than_s: float = 3600.0) -> int:
-        """Remove staging leftovers of writers that died, older than ``older_than_s``."""
+        """Remove staging leftovers of writers that died, older than ``older_than_s``
+        (``0``: all of them, for when no writer is running)."""
         return self._backend.sweep_temporary(older_than_s)
 
 

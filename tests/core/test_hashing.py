@@ -130,6 +130,7 @@ def test_hash_tree_lists_every_file_sorted_with_merkle_digest(tmp_path: Path, al
         assert entry.digest == reference(files[entry.path], algo)
     body = {"algo": algo, "entries": [e.model_dump() for e in manifest.entries]}
     assert manifest.digest == reference(canonical_json(body), algo)
+    assert manifest.model_dump(mode="json") == body, "stored manifest JSON hashes to .digest"
     assert manifest.total_size == sum(len(data) for data in files.values())
     assert hash_tree(tmp_path, algo, workers=1) == manifest
 
