@@ -42,7 +42,7 @@ class Settings(BaseModel):
         allowlist = given.pop("env_allowlist", None)
         if allowlist is None:
             allowlist = [n.strip() for n in env.get("MVO_ENV_ALLOWLIST", "").split(",")]
-        values = {
+        values: dict[str, Any] = {
             "home": home,
             "registry_url": env.get("MVO_REGISTRY_URL") or f"sqlite:///{home / 'registry.db'}",
             "store_url": env.get("MVO_STORE_URL") or (home / "store").as_uri(),

@@ -8,13 +8,14 @@ history of one artifact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 if TYPE_CHECKING:
     from mv_orchestration.lineage.graph import LineageGraph
     from mv_orchestration.registry import AliasMove, ModelVersion, VersionRecord
+    from mv_orchestration.retention.apply import ApplyReport
     from mv_orchestration.retention.plan import RetentionPlan
 
 RETENTION_PLAN_KEY = "mv-retention-plan"
@@ -49,8 +50,9 @@ def version_markdown(
     code = capture.get("code") or {}
     context = capture.get("context") or {}
     run = " ".join(
-        str(part) for part in (context.get("orchestrator"), context.get("pipeline"),
-                               context.get("run_id")) if part
+        str(part)
+        for part in (context.get("orchestrator"), context.get("pipeline"), context.get("run_id"))
+        if part
     )
     summary: list[tuple[str, object]] = [
         ("version", f"`{version.ref}`"),
@@ -60,7 +62,11 @@ def version_markdown(
         ("artifact digest", f"`{version.artifact_digest}`"),
         ("files", f"{len(record.artifacts.entries)} ({record.artifacts.total_size} bytes)"),
         ("params digest", f"`{record.params_digest}`"),
-        ("code", f"`{code.get('commit') or 'no git commit'}`" + (" (dirty)" if code.get("dirty") else "")),
+        (
+            "code",
+            f"`{code.get('commit') or 'no git commit'}`"
+            + (" (dirty)" if code.get("dirty") else ""),
+        ),
         ("seed", (capture.get("seeds") or {}).get("seed")),
         ("run", run),
         ("created", record.created_at.isoformat()),
@@ -143,12 +149,27 @@ def create_plan_artifact(plan: RetentionPlan) -> UUID:
     )
 
 
-def create_apply_artifact(plan_id: str, rows: list[Mapping[str, Any]], summary: str) -> UUID:
+def apply_rows(report: ApplyReport) -> list[dict[str, Any]]:
+    """One table row per version that applying a plan changed, found done, or skipped."""
+    rows = [{"version": ref, "outcome": "tombstoned", "reason": ""} for ref in report.tombstoned]
+    rows += [{"version": ref, "outcome": "purged", "reason": ""} for ref in report.purged]
+    rows += [
+        {"version": ref, "outcome": "already done", "reason": ""} for ref in report.already_done
+    ]
+    rows += [
+        {"version": s.ref, "outcome": f"skipped {s.action}", "reason": s.reason}
+        for s in report.skipped
+    ]
+    return rows
+
+
+def create_apply_artifact(report: ApplyReport) -> UUID:
     """Create the table artifact of what applying a plan did."""
     from prefect.artifacts import create_table_artifact
 
+    counts = ", ".join(f"{name} {count}" for name, count in report.summary().items() if count)
     return create_table_artifact(
-        table=[dict(row) for row in rows],
+        table=apply_rows(report),
         key=RETENTION_APPLY_KEY,
-        description=f"Applied retention plan {plan_id}: {summary}",
+        description=f"Applied retention plan {report.plan_id}: {counts or 'nothing to do'}",
     )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mv_orchestration.capture import RunContext
     from mv_orchestration.registry import AliasMove, ModelVersion, Registry, Run
     from mv_orchestration.registry.entities import VerifyReport
+    from mv_orchestration.retention.apply import ApplyReport
     from mv_orchestration.retention.plan import RetentionPlan
     from mv_orchestration.retention.policy import RetentionPolicy
 
@@ -66,7 +67,7 @@ class ModelRegistry(Block):
         "with lineage, aliases, rollback and retention."
     )
 
-    registry_url: Optional[str] = Field(
+    registry_url: str | None = Field(
         default=None,
         title="Registry URL",
         description=(
@@ -75,7 +76,7 @@ class ModelRegistry(Block):
             "empty means MVO_REGISTRY_URL or the embedded default."
         ),
     )
-    store_url: Optional[str] = Field(
+    store_url: str | None = Field(
         default=None,
         title="Store URL",
         description=(
@@ -83,22 +84,22 @@ class ModelRegistry(Block):
             "empty means MVO_STORE_URL or the embedded default."
         ),
     )
-    database_password: Optional[SecretStr] = Field(
+    database_password: SecretStr | None = Field(
         default=None,
         description="Password of the registry database, added to the URL when connecting.",
     )
-    aws_access_key_id: Optional[str] = Field(
+    aws_access_key_id: str | None = Field(
         default=None,
         title="AWS Access Key ID",
         description="Access key id for an S3 artifact store.",
     )
-    aws_secret_access_key: Optional[SecretStr] = Field(
+    aws_secret_access_key: SecretStr | None = Field(
         default=None,
         title="AWS Secret Access Key",
         description="Secret access key for an S3 artifact store.",
     )
     if AwsCredentials is not None:
-        aws_credentials: Optional[AwsCredentials] = Field(
+        aws_credentials: AwsCredentials | None = Field(
             default=None,
             description="A prefect-aws credentials block for an S3 artifact store.",
         )
@@ -114,20 +115,33 @@ class ModelRegistry(Block):
     # -- connecting ---------------------------------------------------------------------
 
     def get_registry(self) -> Registry:
-        """Connect to the registry; the caller closes it (``registry.close()``)."""
-        import mv_orchestration as mvo
+        """Connect to the registry; the caller closes it (``registry.close()``).
 
-        with _temporary_env(self._store_environment()):
-            return mvo.connect(registry_url=self._registry_url(), store_url=self.store_url)
+        The core's S3 store reads credentials from the AWS environment variables on every
+        request, so S3 credentials held by this block are exported to ``os.environ`` for
+        the rest of the process. Prefer :meth:`connection`, which restores them.
+        """
+        os.environ.update(self._store_environment())
+        return self._connect()
 
     @contextmanager
     def connection(self) -> Iterator[Registry]:
-        """``with block.connection() as registry:`` a connected registry, closed after."""
-        registry = self.get_registry()
-        try:
-            yield registry
-        finally:
-            registry.close()
+        """``with block.connection() as registry:`` a connected registry, closed after.
+
+        S3 credentials held by this block are set in the AWS environment variables for
+        the duration and restored afterwards.
+        """
+        with _temporary_env(self._store_environment()):
+            registry = self._connect()
+            try:
+                yield registry
+            finally:
+                registry.close()
+
+    def _connect(self) -> Registry:
+        import mv_orchestration as mvo
+
+        return mvo.connect(registry_url=self._registry_url(), store_url=self.store_url)
 
     def _registry_url(self) -> str | None:
         if self.registry_url is None or self.database_password is None:
@@ -145,6 +159,7 @@ class ModelRegistry(Block):
                 "AWS_ACCESS_KEY_ID": credentials.aws_access_key_id,
                 "AWS_SECRET_ACCESS_KEY": _secret(credentials.aws_secret_access_key),
                 "AWS_SESSION_TOKEN": credentials.aws_session_token,
+                "AWS_PROFILE": credentials.profile_name,
                 "AWS_REGION": credentials.region_name,
             }
         else:
@@ -163,7 +178,7 @@ class ModelRegistry(Block):
         *,
         seed: int | None = None,
         context: RunContext | None = None,
-        code_of: Any = None,
+        code_of: Callable[..., Any] | None = None,
     ) -> Iterator[Run]:
         """Capture one training run of ``model`` with the current Prefect run identity.
 
@@ -206,11 +221,15 @@ class ModelRegistry(Block):
 
     def publish_version(self, version: ModelVersion, *, registry: Registry) -> None:
         """Create the version's artifact (inside a run) and emit its registered event."""
-        if self.create_artifacts and in_prefect_run():
+        if self._artifacts_here():
             lineage = registry.lineage(version.ref, direction="upstream")
             artifacts.create_version_artifact(version, registry.record(version.ref), lineage)
         if self.emit_events:
             events.emit_version_registered(version)
+
+    def _artifacts_here(self) -> bool:
+        """Artifacts are created only inside a flow or task run, where they are linked."""
+        return self.create_artifacts and in_prefect_run()
 
     # -- aliases -----------------------------------------------------------------------
 
@@ -261,7 +280,7 @@ class ModelRegistry(Block):
     def _publish_move(self, move: AliasMove, *, rollback: bool) -> None:
         if not move.applied:
             return
-        if self.create_artifacts and in_prefect_run():
+        if self._artifacts_here():
             artifacts.create_alias_artifact(move, rollback=rollback)
         if self.emit_events:
             (events.emit_rollback if rollback else events.emit_alias_moved)(move)
@@ -288,16 +307,27 @@ class ModelRegistry(Block):
     def retention_plan(
         self, policy: RetentionPolicy | Mapping[str, Any] | str | Path
     ) -> RetentionPlan:
-        """Plan retention under ``policy`` (a policy, a mapping or a policy file path)."""
-        from mv_orchestration.retention.policy import load_policy
+        """Plan retention under ``policy`` (a policy, a mapping or a policy file path).
 
+        The plan is stored; nothing changes until :meth:`retention_apply`. Inside a run,
+        its decisions become a table artifact.
+        """
         with self.connection() as registry:
-            return registry.retention_plan(load_policy(policy))
+            plan = registry.retention_plan(policy)
+        if self._artifacts_here():
+            artifacts.create_plan_artifact(plan)
+        return plan
 
-    def retention_apply(self, plan_id: str) -> Any:
-        """Apply the stored plan ``plan_id`` (tombstone, then purge past the grace period)."""
+    def retention_apply(self, plan_id: str) -> ApplyReport:
+        """Apply the stored plan ``plan_id`` (tombstone, then purge past the grace period).
+
+        Inside a run, what was done becomes a table artifact.
+        """
         with self.connection() as registry:
-            return registry.retention_apply(plan_id)
+            report = registry.retention_apply(plan_id)
+        if self._artifacts_here():
+            artifacts.create_apply_artifact(report)
+        return report
 
 
 def _secret(value: SecretStr | None) -> str | None:

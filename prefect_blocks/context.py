@@ -20,17 +20,17 @@ ORCHESTRATOR = "prefect"
 def prefect_run_context() -> RunContext:
     """The :class:`~mv_orchestration.capture.RunContext` of the current flow or task run.
 
-    Outside any Prefect run the context has ``orchestrator="local"`` and no run id, so
-    nothing is deduplicated by run identity.
+    A task run outside any flow (Prefect's autonomous task runs) uses its task run id as
+    the run id. Outside any Prefect run the context has ``orchestrator="local"`` and no
+    run id, so nothing is deduplicated by run identity.
     """
     from prefect.runtime import flow_run, task_run
 
     from mv_orchestration.capture import RunContext
 
-    flow_run_id = flow_run.id
-    if flow_run_id is None:
+    flow_run_id, task_run_id = flow_run.id, task_run.id
+    if flow_run_id is None and task_run_id is None:
         return RunContext()
-    task_run_id = task_run.id
     extra = {"flow_run_name": flow_run.name}
     if task_run_id is not None:
         extra["task_name"] = task_run.task_name
@@ -40,7 +40,7 @@ def prefect_run_context() -> RunContext:
         try_number = flow_run.run_count
     return RunContext(
         orchestrator=ORCHESTRATOR,
-        run_id=str(flow_run_id),
+        run_id=str(flow_run_id or task_run_id),
         task_id=str(task_run_id) if task_run_id is not None else None,
         try_number=int(try_number) if try_number else None,
         logical_date=_scheduled_start(),

@@ -22,7 +22,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from mv_orchestration.errors import UsageError, ValidationError
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from prefect_blocks.blocks import ModelRegistry
 
-SeedOption = Union[int, Callable[[Mapping[str, Any]], Optional[int]], None]
+SeedOption = int | Callable[[Mapping[str, Any]], int | None] | None
 
 
 def resolve_registry(registry: ModelRegistry | str | None) -> ModelRegistry:

@@ -7,8 +7,9 @@ redeploys serving whenever ``production`` moves matches::
     expect={"mv.model.alias.moved", "mv.model.rollback"}
     match={"prefect.resource.id": "mv.model.churn", "mv.alias": "production"}
 
-Event ids are derived from what happened (the record id, the alias-history entry), so a
-task retry that re-emits an event produces the same id and Prefect stores it once.
+Event ids are derived from what happened (the record id; the alias-history entry, its
+target and time), so a task retry that re-emits an event produces the same id and
+Prefect stores it once.
 Prefect adds the flow run, task run, flow and deployment as related resources.
 """
 
@@ -87,7 +88,7 @@ def _emit_move(event: str, move: AliasMove) -> Event | None:
         ),
         related=[],
         payload=move.model_dump(mode="json"),
-        key=f"{move.model}:{move.alias}:{move.id}",
+        key=f"{move.model}:{move.alias}:{move.id}:{move.to_version}:{move.at.isoformat()}",
     )
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prefect_blocks import artifacts
 from prefect_blocks.decorators import resolve_registry
 
 if TYPE_CHECKING:
@@ -23,28 +22,31 @@ if TYPE_CHECKING:
 
 RETENTION_FLOW_NAME = "mv-retention"
 ROLLBACK_FLOW_NAME = "mv-rollback"
-PolicyParameter = Union[dict[str, Any], str]
+PolicyParameter = dict[str, Any] | str
 
 
 @task(name="mv-retention-plan", cache_policy=NO_CACHE)
 def plan_retention(registry: str | None, policy: PolicyParameter) -> dict[str, Any]:
-    """Plan retention; the plan's decisions become a table artifact."""
-    block = resolve_registry(registry)
-    plan = block.retention_plan(policy)
-    if block.create_artifacts:
-        artifacts.create_plan_artifact(plan)
+    """Plan retention; the plan's decisions become a table artifact.
+
+    Returns the plan's id, digest, counts and the versions it tombstones and purges.
+    """
+    plan = resolve_registry(registry).retention_plan(policy)
     get_run_logger().info("retention plan %s: %s", plan.id, plan.summary())
-    return plan.to_json()
+    return {
+        "id": plan.id,
+        "digest": plan.digest,
+        "summary": plan.summary(),
+        "tombstone": [planned.ref for planned in plan.by_decision("tombstone")],
+        "purge": [planned.ref for planned in plan.by_decision("purge")],
+    }
 
 
 @task(name="mv-retention-apply", cache_policy=NO_CACHE)
 def apply_retention(registry: str | None, plan_id: str) -> dict[str, Any]:
     """Apply a stored plan; what was done becomes a table artifact."""
-    block = resolve_registry(registry)
-    report = block.retention_apply(plan_id)
-    if block.create_artifacts:
-        artifacts.create_apply_artifact(report)
-    get_run_logger().info("applied retention plan %s", plan_id)
+    report = resolve_registry(registry).retention_apply(plan_id)
+    get_run_logger().info("applied retention plan %s: %s", plan_id, report.summary())
     return report.to_json()
 
 
@@ -98,17 +100,18 @@ def retention_deployment(
     timezone: str | None = None,
     **deployment_options: Any,
 ) -> RunnerDeployment:
-    """A deployment of :func:`retention_flow` on ``cron``.
+    """A deployment of :func:`retention_flow` on ``cron`` (in ``timezone``, default UTC).
 
     The policy is validated now and stored in the deployment's parameters, so a bad
     policy fails here rather than at 3 a.m. ``registry`` names a saved block.
     """
+    from prefect.schedules import Cron
+
     from mv_orchestration.retention.policy import load_policy
 
     return retention_flow.to_deployment(
         name=name,
-        cron=cron,
-        timezone=timezone,
+        schedule=Cron(cron, timezone=timezone),
         parameters={
             "policy": load_policy(policy).to_json(),
             "registry": registry,

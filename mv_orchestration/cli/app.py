@@ -54,9 +54,7 @@ def _global_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Show the version."
-        ),
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """Version, promote, roll back, retain and trace ML models."""
@@ -72,6 +70,7 @@ def _register_commands() -> None:
         demo_command,
         hold_commands,
         lineage_commands,
+        repro_commands,
         retention_commands,
         version_commands,
     )
@@ -83,6 +82,7 @@ def _register_commands() -> None:
         data_commands,
         retention_commands,
         lineage_commands,
+        repro_commands,
         demo_command,
     ):
         module.register(app)

@@ -69,8 +69,10 @@ def run_demo(
         results.append(_run_pipeline(name, module, python, root / name, env, say))
         say(f"  -> {name} registered {MODEL}@{results[-1].version}")
 
-    def step(title: str, *args: str) -> None:
-        say(f"\n[bold cyan]{title}[/bold cyan]\n$ mvo {' '.join(args)}")
+    def step(title: str | None, *args: str) -> None:
+        if title:
+            say(f"\n[bold cyan]{title}[/bold cyan]")
+        say(f"$ mvo {' '.join(args)}")
         code = cli(["--registry", registry_url, "--store", store_url, *args])
         if code != 0:
             raise DemoError(f"`mvo {' '.join(args)}` exited {code}")
@@ -87,7 +89,7 @@ def run_demo(
         say,
     )
     say(f"  -> registered {MODEL}@{newer.version}")
-    step("", "promote", f"{MODEL}@{newer.version}", "--alias", "production",
+    step(None, "promote", f"{MODEL}@{newer.version}", "--alias", "production",
          "--reason", "more trees")
     step("Step 8: roll production back", "rollback", MODEL, "--alias", "production",
          "--reason", "demo rollback")

@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -37,8 +38,11 @@ _INSERT = schema.audit_events.insert()
 def default_actor() -> str:
     """Who is acting: ``MVO_ACTOR``, else the operating-system user, else ``unknown``."""
     actor = os.environ.get("MVO_ACTOR")
-    if actor:
-        return actor[:256]
+    return actor[:256] if actor else _os_user()
+
+
+@lru_cache(maxsize=1)
+def _os_user() -> str:
     try:
         return getpass.getuser()[:256]
     except (OSError, KeyError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mv_orchestration.errors import ValidationError
-from mv_orchestration.registry.record import BumpInfo
+from mv_orchestration.registry.record import BumpInfo, BumpKind
 from mv_orchestration.registry.semver import BUMP_KINDS, SemVer, parse
 
 BUMPS = ("auto", *BUMP_KINDS)
@@ -57,9 +57,11 @@ def next_version(bump: str, latest: Latest | None, new: Fingerprint) -> tuple[Se
     if latest is None:
         return FIRST_VERSION, BumpInfo(kind="initial", reason="first version of the model")
     previous = parse(latest.version)
+    kind: BumpKind
     if bump != "auto":
-        reason = f"{bump} bump requested"
-        return previous.bump(bump), BumpInfo(kind=bump, reason=reason, previous=latest.version)  # type: ignore[arg-type]
+        kind = "major" if bump == "major" else "minor" if bump == "minor" else "patch"
+        reason = f"{kind} bump requested"
+        return previous.bump(kind), BumpInfo(kind=kind, reason=reason, previous=latest.version)
     changed = changes(latest.fingerprint, new)
     if "signature" in changed:
         kind = "major"

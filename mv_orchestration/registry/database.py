@@ -124,10 +124,8 @@ def _configure_sqlite_connection(synchronous: str, dbapi_connection: Any, _recor
 
 
 def _begin_sqlite(conn: Any) -> None:
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    statement = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    conn.connection.dbapi_connection.execute(statement)
 
 
 def filesystem_type(path: Path, mounts_path: str = "/proc/mounts") -> str | None:
@@ -165,8 +163,3 @@ def _unescape_mount(text: str) -> str:
     for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
         text = text.replace(code, char)
     return text
-
-
-def is_postgres(engine_or_conn: Any) -> bool:
-    """True when the engine or connection talks to PostgreSQL."""
-    return bool(engine_or_conn.dialect.name == "postgresql")

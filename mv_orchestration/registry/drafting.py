@@ -104,9 +104,9 @@ def draft_for_run(
             seed=capture.seeds.seed,
         ),
     )
-    fields_json = normalise(placeholder.model_dump(mode="json", exclude=set(RUN_FIELDS)))
+    exclude = {*RUN_FIELDS, "capture"}
+    fields_json = normalise(placeholder.model_dump(mode="json", exclude=exclude))
     encode_normalised(fields_json)
-    fields_json["capture"] = run.capture_json
     draft = Draft(
         model=run.model,
         version=semver,
@@ -116,6 +116,7 @@ def draft_for_run(
         artifact_digest=manifest.digest,
         fingerprint=fingerprint,
         fields_json=fields_json,
+        capture_json=run.capture_bytes,
         tags=tags,
         params=run.params,
         edges=_edges(placeholder, code, datasets),

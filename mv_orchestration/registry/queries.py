@@ -15,7 +15,7 @@ from mv_orchestration.registry.clock import as_utc, from_iso_utc
 from mv_orchestration.registry.entities import AuditEvent, ModelSummary, ModelVersion
 from mv_orchestration.registry.names import validate_alias_name, validate_tags
 from mv_orchestration.registry.register import param_lookup, tag_lookup
-from mv_orchestration.registry.resolve import require_model, version_select
+from mv_orchestration.registry.resolve import model_select, require_model, version_select
 from mv_orchestration.registry.semver import sort_key
 
 MAX_LIMIT = 10_000
@@ -33,9 +33,9 @@ def list_models(conn: Connection) -> list[ModelSummary]:
     """Every model with its version count, newest active version and aliases."""
     m, v, a = schema.models, schema.versions, schema.aliases
     counts = {
-        row.model_id: row.count
+        row.model_id: row.n
         for row in conn.execute(
-            select(v.c.model_id, func.count().label("count")).group_by(v.c.model_id)
+            select(v.c.model_id, func.count().label("n")).group_by(v.c.model_id)
         )
     }
     aliases: dict[int, dict[str, str]] = {}
@@ -86,7 +86,7 @@ def list_versions(
     check_limit(limit, offset)
     model_id = require_model(conn, model)
     v = schema.versions
-    query = version_select().where(v.c.model_id == model_id)
+    query = model_select(model).where(v.c.model_id == model_id)
     if before is not None:
         query = query.where(v.c.sort_key < sort_key(before))
     if alias is not None:

@@ -25,7 +25,7 @@ from mv_orchestration.registry.bump import Fingerprint, Latest, next_version
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.entities import ModelVersion
 from mv_orchestration.registry.record import BumpInfo, record_body
-from mv_orchestration.registry.resolve import version_select
+from mv_orchestration.registry.resolve import model_select
 from mv_orchestration.registry.semver import SemVer
 
 
@@ -33,8 +33,9 @@ from mv_orchestration.registry.semver import SemVer
 class Draft:
     """A validated registration whose version is not chosen yet.
 
-    ``fields_json`` holds every record field except those in ``record.RUN_FIELDS``, in
-    normalised JSON form. ``edges`` are (relation, dst_kind, dst) from the new version.
+    ``fields_json`` holds every record field except ``capture`` and those in
+    ``record.RUN_FIELDS``, in normalised JSON form; ``capture_json`` is the capture's
+    canonical JSON. ``edges`` are (relation, dst_kind, dst) from the new version.
     """
 
     model: str
@@ -45,6 +46,7 @@ class Draft:
     artifact_digest: str
     fingerprint: Fingerprint
     fields_json: dict[str, Any]
+    capture_json: bytes
     tags: Mapping[str, str]
     params: Mapping[str, Any]
     edges: tuple[tuple[str, str, str], ...]
@@ -55,23 +57,22 @@ _m, _v = schema.models, schema.versions
 _MODEL_ID = select(_m.c.id).where(_m.c.name == bindparam("name"))
 _MODEL_ID_LOCKED = _MODEL_ID.with_for_update()
 _INSERT_MODEL = _m.insert().returning(_m.c.id)
-_BY_KEY = version_select().where(
+_BY_KEY = model_select().where(
     _v.c.model_id == bindparam("model_id"), _v.c.idempotency_key == bindparam("key")
 )
 _BY_PRECEDENCE = (
-    version_select()
+    model_select()
     .add_columns(_v.c.content_digest)
     .where(_v.c.model_id == bindparam("model_id"), _v.c.sort_key == bindparam("sort_key"))
 )
 _BY_CONTENT = (
-    version_select()
+    model_select()
+    .add_columns(_v.c.sort_key)
     .where(
         _v.c.model_id == bindparam("model_id"),
         _v.c.content_digest == bindparam("content_digest"),
         _v.c.status == "active",
     )
-    .order_by(_v.c.sort_key.desc())
-    .limit(1)
 )
 _LATEST = (
     select(
@@ -92,37 +93,64 @@ _INSERT_PARAMS = schema.version_params.insert()
 _INSERT_EDGES = schema.lineage_edges.insert()
 
 
-def lock_model(conn: Connection, name: str, *, create: bool, now: datetime) -> int | None:
-    """The model's id, row-locked on PostgreSQL; created when missing and ``create``."""
-    query = _MODEL_ID_LOCKED if conn.dialect.name == "postgresql" else _MODEL_ID
-    model_id = conn.execute(query, {"name": name}).scalar()
+def lock_model(
+    conn: Connection,
+    name: str,
+    *,
+    create: bool,
+    now: datetime,
+    known: dict[str, int] | None = None,
+) -> int | None:
+    """The model's id, row-locked on PostgreSQL; created when missing and ``create``.
+
+    On SQLite (the write lock is already held) ids found in ``known`` skip the query;
+    model rows never change, so an id read from committed data is cached there.
+    """
+    if conn.dialect.name == "postgresql":
+        model_id = conn.execute(_MODEL_ID_LOCKED, {"name": name}).scalar()
+    elif known is not None and name in known:
+        return known[name]
+    else:
+        model_id = conn.execute(_MODEL_ID, {"name": name}).scalar()
+        if model_id is not None and known is not None:
+            known[name] = int(model_id)
     if model_id is None and create:
         model_id = conn.execute(_INSERT_MODEL, {"name": name, "created_at": now}).scalar_one()
     return None if model_id is None else int(model_id)
 
 
-def find_by_key(conn: Connection, model_id: int, key: str) -> Any:
+def find_by_key(conn: Connection, model: str, model_id: int, key: str) -> Any:
     """The version registered with idempotency ``key``, or None."""
-    return conn.execute(_BY_KEY, {"model_id": model_id, "key": key}).first()
+    params = {"model_name": model, "model_id": model_id, "key": key}
+    return conn.execute(_BY_KEY, params).first()
 
 
 def find_existing(conn: Connection, model_id: int, draft: Draft) -> Any:
     """The version this draft already is: same idempotency key, same explicit version
     with the same content, or (for bumps) an active version with the same content."""
     if draft.idempotency_key is not None:
-        row = find_by_key(conn, model_id, draft.idempotency_key)
+        row = find_by_key(conn, draft.model, model_id, draft.idempotency_key)
         if row is not None:
             return row
     if draft.version is not None:
-        params = {"model_id": model_id, "sort_key": draft.version.sort_key()}
+        params = {
+            "model_name": draft.model,
+            "model_id": model_id,
+            "sort_key": draft.version.sort_key(),
+        }
         row = conn.execute(_BY_PRECEDENCE, params).first()
         if row is not None and row.content_digest != draft.content_digest:
             raise VersionExistsError(
                 f"{draft.model}@{row.version} already exists with different content"
             )
         return row
-    params = {"model_id": model_id, "content_digest": draft.content_digest}
-    return conn.execute(_BY_CONTENT, params).first()
+    params = {
+        "model_name": draft.model,
+        "model_id": model_id,
+        "content_digest": draft.content_digest,
+    }
+    same = conn.execute(_BY_CONTENT, params).all()
+    return max(same, key=lambda row: row.sort_key, default=None)
 
 
 def latest_version(conn: Connection, model_id: int) -> Latest | None:
@@ -136,10 +164,13 @@ def latest_version(conn: Connection, model_id: int) -> Latest | None:
     return Latest(row.version, fingerprint)
 
 
-def register(conn: Connection, draft: Draft) -> ModelVersion:
-    """Run the registration inside ``conn``'s open transaction."""
+def register(
+    conn: Connection, draft: Draft, known_models: dict[str, int] | None = None
+) -> ModelVersion:
+    """Run the registration inside ``conn``'s open transaction (``known_models``: see
+    :func:`lock_model`)."""
     now = utcnow()
-    model_id = lock_model(conn, draft.model, create=True, now=now)
+    model_id = lock_model(conn, draft.model, create=True, now=now, known=known_models)
     assert model_id is not None
     existing = find_existing(conn, model_id, draft)
     if existing is not None:
@@ -152,7 +183,12 @@ def register(conn: Connection, draft: Draft) -> ModelVersion:
     else:
         version, bump = next_version(draft.bump, latest, draft.fingerprint)
     body = record_body(
-        draft.fields_json, model=draft.model, version=str(version), created_at=now, bump=bump
+        draft.fields_json,
+        draft.capture_json,
+        model=draft.model,
+        version=str(version),
+        created_at=now,
+        bump=bump,
     )
     record_id = digest_bytes(body)
     _insert(conn, draft, model_id, version, bump, body, record_id, now)

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_REASON = 4096
 _VERIFY_PAGE = 500
 
 
@@ -59,6 +58,7 @@ class Registry:
         self.settings = settings
         self.engine = engine
         self.store = store
+        self._model_ids: dict[str, int] = {}
 
     # --- plumbing -----------------------------------------------------------------
     def write(self, what: str, operation: Callable[[Connection], T]) -> T:
@@ -146,7 +146,7 @@ class Registry:
 
             def by_key(conn: Connection) -> Any:
                 model_id = model_id_of(conn, run.model)
-                return None if model_id is None else find_by_key(conn, model_id, key)
+                return None if model_id is None else find_by_key(conn, run.model, model_id, key)
 
             found = self.read(by_key)
             if found is not None:
@@ -165,7 +165,9 @@ class Registry:
             idempotency_key=idempotency_key,
         )
         upload()
-        mv = self.write(f"register {draft.model}", lambda conn: register(conn, draft))
+        mv = self.write(
+            f"register {draft.model}", lambda conn: register(conn, draft, self._model_ids)
+        )
         log.info("%s %s (%s)", "registered" if mv.created else "found", mv.ref, mv.record_id)
         return mv
 
@@ -423,20 +425,23 @@ class Registry:
                 return verify_versions(conn, self.store, [resolve_row(conn, parsed)])
 
             return self.read(one)
-        reports = []
-        after = 0
         v = schema.versions
+        reports: list[VerifyReport] = []
+        after = 0
         while True:
-            page = self.read(
-                lambda conn, start=after: conn.execute(
-                    version_select().where(v.c.id > start).order_by(v.c.id).limit(_VERIFY_PAGE)
-                ).all()
-            )
+
+            def page_after(conn: Connection, start: int = after) -> list[Any]:
+                query = version_select().where(v.c.id > start).order_by(v.c.id)
+                return list(conn.execute(query.limit(_VERIFY_PAGE)))
+
+            page = self.read(page_after)
             if not page:
                 break
-            reports.append(
-                self.read(lambda conn, rows=page: verify_versions(conn, self.store, rows))
-            )
+
+            def check(conn: Connection, rows: list[Any] = page) -> VerifyReport:
+                return verify_versions(conn, self.store, rows)
+
+            reports.append(self.read(check))
             after = page[-1].id
         return VerifyReport(
             ok=all(r.ok for r in reports),
@@ -511,17 +516,17 @@ class Registry:
             ),
         )
 
-    def retention_plan(self, policy: Any) -> Any:
-        """Plan retention for ``policy`` (dry run: nothing changes); returns the plan."""
+    def retention_plan(self, policy: Any, *, actor: str | None = None) -> Any:
+        """Plan retention for ``policy`` and store the plan; nothing is deleted."""
         from mv_orchestration.retention import plan_retention
 
-        return plan_retention(self, policy)
+        return plan_retention(self, policy, actor=actor)
 
-    def retention_apply(self, plan_id: str) -> Any:
+    def retention_apply(self, plan_id: str, *, actor: str | None = None) -> Any:
         """Apply a stored retention plan (two-phase, protections re-checked)."""
         from mv_orchestration.retention import apply_plan
 
-        return apply_plan(self, plan_id)
+        return apply_plan(self, plan_id, actor=actor)
 
 
 def _locked_version(conn: Connection, parsed: Any, now: datetime) -> Any:
@@ -539,8 +544,10 @@ def _locked_version(conn: Connection, parsed: Any, now: datetime) -> Any:
 def _check_reason(reason: str | None) -> str | None:
     if reason is None:
         return None
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise ValidationError(f"reason must be a string of at most {MAX_REASON} characters")
+    if not isinstance(reason, str) or len(reason) > hold_ops.MAX_REASON:
+        raise ValidationError(
+            f"reason must be a string of at most {hold_ops.MAX_REASON} characters"
+        )
     try:
         reason.encode("utf-8")
     except UnicodeEncodeError:

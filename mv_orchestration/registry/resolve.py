@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Select, or_, select
+from sqlalchemy import Connection, Select, String, bindparam, literal, or_, select
 
 from mv_orchestration.errors import (
     AliasNotFoundError,
@@ -72,28 +72,45 @@ def parse_ref(ref: object) -> Reference:
     return Reference("alias", model, selector)
 
 
-def version_select() -> Select[Any]:
-    """The columns every version lookup returns (joined with the model name)."""
-    v, m = schema.versions, schema.models
-    return select(
+def _columns() -> tuple[Any, ...]:
+    v = schema.versions
+    return (
         v.c.id,
         v.c.model_id,
-        m.c.name.label("model"),
         v.c.version,
         v.c.record_id,
         v.c.created_at,
         v.c.status,
         v.c.artifact_digest,
-    ).join(m, m.c.id == v.c.model_id)
+    )
+
+
+def version_select() -> Select[Any]:
+    """The columns every version lookup returns, joined with the model name. Use it for
+    lookups by version id or record id; for one model's versions use :func:`model_select`
+    (a join would keep SQLite's planner off the (model_id, sort_key) index)."""
+    v, m = schema.versions, schema.models
+    return select(m.c.name.label("model"), *_columns()).join(m, m.c.id == v.c.model_id)
+
+
+def model_select(model: str | None = None) -> Select[Any]:
+    """The same columns for versions of one model, without a join. The model name is
+    ``model``, or the ``model_name`` bind parameter when None (prepared statements)."""
+    name = (
+        literal(model, String()) if model is not None else bindparam("model_name", type_=String())
+    )
+    return select(name.label("model"), *_columns())
 
 
 def resolve_row(conn: Connection, ref: str | Reference) -> Any:
     """The version row for ``ref``; typed not-found errors name what is missing."""
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
-    v, m = schema.versions, schema.models
     if parsed.kind == "digest":
         return _by_digest(conn, parsed.value)
-    query = version_select().where(m.c.name == parsed.model)
+    assert parsed.model is not None
+    v = schema.versions
+    model_id = require_model(conn, parsed.model)
+    query = model_select(parsed.model).where(v.c.model_id == model_id)
     if parsed.kind == "version":
         row = conn.execute(query.where(v.c.sort_key == sort_key(parsed.value))).first()
     elif parsed.kind == "latest":
@@ -104,12 +121,11 @@ def resolve_row(conn: Connection, ref: str | Reference) -> Any:
         a = schema.aliases
         row = conn.execute(
             query.join(a, a.c.version_id == v.c.id).where(
-                a.c.model_id == m.c.id, a.c.name == parsed.value
+                a.c.model_id == model_id, a.c.name == parsed.value
             )
         ).first()
     if row is not None:
         return row
-    require_model(conn, parsed.model or "")
     if parsed.kind == "alias":
         raise AliasNotFoundError(f"{parsed.model} has no alias {parsed.value!r}")
     if parsed.kind == "latest":

@@ -2,7 +2,9 @@
 
 ``with registry.run("churn", seed=42) as run:`` captures seeds, environment, hardware,
 code and run context on entry; ``log_*`` calls validate at once (typed errors, nothing
-written); :meth:`Run.register_model` uploads the bytes and commits the version.
+written); :meth:`Run.register_model` uploads the bytes and commits the version. The
+lineage run hooks (:mod:`mv_orchestration.lineage.run_hooks`) are told when the run
+starts, completes or fails.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Run:
         self._store_diff = store_diff
         self._capture: RunCapture | None = None
         self._capture_json: dict[str, Any] | None = None
+        self._capture_bytes: bytes | None = None
         self._token: Token[Run | None] | None = None
         self.local_id = uuid.uuid4().hex
         self.params: dict[str, Any] = {}
@@ -71,6 +74,7 @@ class Run:
 
     def __enter__(self) -> Run:
         from mv_orchestration.capture import capture_run
+        from mv_orchestration.lineage.run_hooks import run_started
 
         allowlist = self._env_allowlist
         if allowlist is None:
@@ -83,6 +87,7 @@ class Run:
             store_diff=self._store_diff,
         )
         self._token = _CURRENT.set(self)
+        run_started(self)
         return self
 
     def __exit__(
@@ -91,9 +96,15 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        from mv_orchestration.lineage.run_hooks import run_completed, run_failed
+
         if self._token is not None:
             _CURRENT.reset(self._token)
             self._token = None
+        if exc is None:
+            run_completed(self)
+        else:
+            run_failed(self, exc)
 
     @property
     def capture(self) -> RunCapture:
@@ -106,11 +117,17 @@ class Run:
     def capture_json(self) -> dict[str, Any]:
         """The capture in normalised JSON form (computed once per run)."""
         if self._capture_json is None:
+            self._capture_json = normalise(self.capture.model_dump(mode="json"))
+        return self._capture_json
+
+    @property
+    def capture_bytes(self) -> bytes:
+        """The capture's canonical JSON (encoded once per run)."""
+        if self._capture_bytes is None:
             from mv_orchestration.registry.record import encode_normalised
 
-            self._capture_json = normalise(self.capture.model_dump(mode="json"))
-            encode_normalised(self._capture_json)
-        return self._capture_json
+            self._capture_bytes = encode_normalised(self.capture_json)
+        return self._capture_bytes
 
     @property
     def run_ref(self) -> str:
@@ -121,7 +138,8 @@ class Run:
         return f"{context.orchestrator}:{context.pipeline or ''}:{context.run_id}"
 
     def log_params(self, params: Any) -> dict[str, Any]:
-        """Add params (dict, pydantic model, dataclass, argparse namespace, OmegaConf)."""
+        """Add params (dict, pydantic model, dataclass, argparse namespace, OmegaConf); a
+        top-level key logged again replaces the earlier value."""
         from mv_orchestration.capture import normalise_params
 
         self.params = normalise_params({**self.params, **normalise_params(params)})

@@ -86,3 +86,13 @@ def stored_object(registry: Registry, digest: str) -> Path:
     """The file of a local store object."""
     root = Path(registry.store.url.removeprefix("file://"))
     return root / registry.store.object_path(digest)
+
+
+def process_context() -> Any:
+    """Fresh worker processes (no inherited connections or state), started quickly: a
+    forkserver that has already imported the registry."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["mv_orchestration.registry.registry", "mv_orchestration.capture"])
+    return ctx

@@ -289,3 +289,38 @@ def _version_id(registry: Registry, record_id: str) -> int:
                 select(schema.versions.c.id).where(schema.versions.c.record_id == record_id)
             ).scalar_one()
         )
+
+
+def test_record_body_is_canonical_even_when_metadata_mimics_the_capture_slot(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from mv_orchestration.registry.record import _CAPTURE_SLOT
+
+    mv = register(registry, "churn", tmp_path, "a", metadata={"capture": _CAPTURE_SLOT})
+    record = registry.record(mv.ref)
+    assert record.metadata == {"capture": _CAPTURE_SLOT}
+    assert record.capture["seeds"]["seed"] == 7
+    assert record.record_id == mv.record_id
+
+
+def test_run_must_be_entered_and_merges_what_it_logs(registry: Registry, tmp_path: Path) -> None:
+    from mv_orchestration.errors import UsageError
+    from mv_orchestration.registry import current_run
+
+    run = registry.run("churn")
+    with pytest.raises(UsageError):
+        run.register_model(model_dir(tmp_path, "a"))
+    with run:
+        assert current_run() is run
+        run.log_params({"a": 1, "b": {"c": 2}})
+        run.log_params({"b": {"d": 3}})
+        run.log_metrics({"loss": 1})
+        run.log_metrics({"acc": 0.5})
+        run.set_tags({"team": "x"})
+        mv = run.register_model(model_dir(tmp_path, "a"), tags={"stage": "dev"})
+    assert current_run() is None
+    record = registry.record(mv.ref)
+    assert record.params == {"a": 1, "b": {"d": 3}}
+    assert record.metrics == {"loss": 1.0, "acc": 0.5}
+    assert record.tags == {"team": "x", "stage": "dev"}
+    assert run.versions == [mv]

@@ -112,6 +112,13 @@ def test_downgrade_then_upgrade(engine: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM versions")).scalar() == 0
 
 
+def test_a_newer_schema_is_refused(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(ConfigurationError, match="9999_future"):
+        ensure_schema(engine)
+
+
 @pytest.mark.parametrize(
     "statement",
     [

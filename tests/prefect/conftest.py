@@ -1,7 +1,8 @@
 """Prefect test setup: a private PREFECT_HOME, Prefect's test harness, fresh registries.
 
 PREFECT_HOME is set before Prefect is imported, so no test touches ``~/.prefect`` or a
-server configured in the developer's environment.
+server configured in the developer's environment, and Prefect's slow implicit temporary
+server is disabled: a test that needs an API uses the harness (``prefect_api``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _HOME = tempfile.mkdtemp(prefix="mvo-prefect-home-")
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
 for _name in ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_PROFILES_PATH", "PREFECT_PROFILE"):
     os.environ.pop(_name, None)
 
@@ -46,8 +48,13 @@ def registry_block(tmp_path: Path) -> ModelRegistry:
 
 
 @pytest.fixture
-def captured_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[Any]]]:
-    """Route ``emit_event`` to Prefect's in-memory asserting client; returns a reader."""
+def captured_events(
+    prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], list[Any]]]:
+    """Route ``emit_event`` to Prefect's in-memory asserting client; returns a reader.
+
+    The events worker still asks the API about the run context, hence the harness.
+    """
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
 
@@ -61,4 +68,3 @@ def captured_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], li
 
     yield read
     worker.drain()
-

@@ -12,6 +12,7 @@ from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr
 
+from mv_orchestration.errors import MVOError
 from prefect_blocks import ModelRegistry
 from prefect_blocks.blocks import _temporary_env
 
@@ -108,7 +109,8 @@ def test_block_register_and_read_back(
     )
     assert version.created is True
     assert [e.event for e in captured_events()] == ["mv.model.version.registered"]
-    record = registry_block.get_registry().record(version.ref)
+    with registry_block.connection() as registry:
+        record = registry.record(version.ref)
     assert (record.params, record.metrics, record.tags) == (
         {"lr": 0.1},
         {"accuracy": 0.9},
@@ -118,3 +120,67 @@ def test_block_register_and_read_back(
     assert registry_block.verify(version.ref).ok is True
     restored = registry_block.load_artifacts(version.ref, tmp_path / "restored")
     assert (Path(restored) / "model.bin").read_bytes() == b"weights-1"
+
+
+@pytest.mark.s3
+def test_s3_credentials_come_from_the_block(
+    s3_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = {"registry_url": f"sqlite:///{tmp_path / 'r.db'}", "store_url": s3_store_url}
+    block = ModelRegistry(
+        **settings,
+        aws_access_key_id="testing",
+        aws_secret_access_key=SecretStr("testing"),
+        emit_events=False,
+    )
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(b"weights-s3")
+    version = block.register("churn", model_file, seed=1)
+    assert block.verify(version.ref).ok is True
+    restored = block.load_artifacts(version.ref, tmp_path / "restored")
+    assert (Path(restored) / "model.bin").read_bytes() == b"weights-s3"
+    assert "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+
+    anonymous = ModelRegistry(**settings, emit_events=False)
+    with pytest.raises((OSError, MVOError), match=r"(?i)access.denied"):
+        anonymous.load_artifacts(version.ref, tmp_path / "again")
+
+
+@pytest.mark.s3
+def test_a_prefect_aws_credentials_block_supplies_s3_credentials(
+    prefect_api: str, s3_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs where prefect-aws is installed: the block references an AwsCredentials block."""
+    prefect_aws = pytest.importorskip("prefect_aws")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    credentials = prefect_aws.AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    ModelRegistry(
+        registry_url=f"sqlite:///{tmp_path / 'r.db'}",
+        store_url=s3_store_url,
+        aws_credentials=credentials,
+        emit_events=False,
+    ).save("aws-registry", overwrite=True)
+    block = ModelRegistry.load("aws-registry")
+    assert block.aws_credentials.aws_secret_access_key.get_secret_value() == "testing"
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(b"weights-aws")
+    version = block.register("churn", model_file, seed=1)
+    assert block.verify(version.ref).ok is True
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+
+
+def test_prefect_finds_the_collection_through_its_entry_point() -> None:
+    from prefect.plugins import load_prefect_collections
+
+    import prefect_blocks
+
+    collections = load_prefect_collections(reload=True)
+    assert collections["prefect_blocks"] is prefect_blocks
+    assert Block.get_block_class_from_key("mv-model-registry") is ModelRegistry

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.prefect._support import runtime_env
 
 from prefect_blocks.context import in_prefect_run, prefect_run_context, run_actor
+from tests.prefect._support import runtime_env
 
 FLOW_RUN = "0b0f1c1e-9d1d-4c5e-8f5a-1c2d3e4f5a6b"
 TASK_RUN = "7e6d5c4b-3a29-4817-a6b5-c4d3e2f1a0b9"
@@ -59,3 +59,12 @@ def test_flow_level_identity_uses_the_flow_run_count(monkeypatch: pytest.MonkeyP
     assert context.task_id is None
     assert context.try_number == 2
     assert context.idempotency_key() is not None
+
+
+def test_a_task_run_outside_a_flow_uses_its_task_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"ID": TASK_RUN, "TASK_NAME": "fit", "RUN_COUNT": "2"}.items():
+        monkeypatch.setenv(f"PREFECT__RUNTIME__TASK_RUN__{key}", value)
+    context = prefect_run_context()
+    assert (context.run_id, context.task_id, context.pipeline) == (TASK_RUN, TASK_RUN, None)
+    assert context.try_number == 2
+    assert context.extra == {"task_name": "fit"}

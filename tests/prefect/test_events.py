@@ -15,7 +15,7 @@ from prefect_blocks.events import ALIAS_MOVED, ROLLBACK, VERSION_REGISTERED, mod
 def _register(block: ModelRegistry, tmp_path: Path, content: bytes) -> Any:
     path = tmp_path / f"model-{len(content)}-{content.hex()[:8]}.bin"
     path.write_bytes(content)
-    return block.register("churn", path)
+    return block.register("churn", path, seed=1)
 
 
 def test_model_resource_labels() -> None:

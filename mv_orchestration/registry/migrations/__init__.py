@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from mv_orchestration.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Connection, Engine
@@ -37,13 +39,17 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @lru_cache(maxsize=1)
-def head() -> str:
-    """The newest revision id."""
+def revisions() -> tuple[str, ...]:
+    """Every known revision id, newest first."""
     from alembic.script import ScriptDirectory
 
-    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert revision is not None
-    return revision
+    script = ScriptDirectory.from_config(alembic_config())
+    return tuple(rev.revision for rev in script.walk_revisions())
+
+
+def head() -> str:
+    """The newest revision id."""
+    return revisions()[0]
 
 
 def current(connection: Connection) -> str | None:
@@ -62,6 +68,11 @@ def upgrade(engine: Engine) -> str:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         found = current(conn)
+        if found is not None and found not in revisions():
+            raise ConfigurationError(
+                f"the registry schema is at revision {found!r}, which this version of "
+                "mv-orchestration does not know (written by a newer one?); upgrade it"
+            )
         if found != target:
             log.info("migrating the registry schema from %s to %s", found, target)
             command.upgrade(alembic_config(conn), target)
