@@ -56,4 +56,18 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "AliasMove",
+    "Hold",
+    "ModelVersion",
+    "Registry",
+    "RetentionPolicy",
+    "Run",
+    "RunContext",
+    "Settings",
+    "VersionRecord",
+    "__version__",
+    "connect",
+    "seed_everything",
+    "versioned",
+]

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mv_orchestration.hashing.digest import DEFAULT_ALGO, format_digest, new_hasher
 from mv_orchestration.capture.redact import redact_text
+from mv_orchestration.hashing.digest import DEFAULT_ALGO, format_digest, new_hasher
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,11 @@ def _stream_diff(
 def _digest_result(
     hasher: Any, size: int, kept: list[bytes] | None
 ) -> tuple[str, int, bytes | None]:
-    return format_digest(DEFAULT_ALGO, hasher.hexdigest()), size, b"".join(kept) if kept is not None else None
+    return (
+        format_digest(DEFAULT_ALGO, hasher.hexdigest()),
+        size,
+        b"".join(kept) if kept is not None else None,
+    )
 
 
 def _find_config(cwd: str) -> str | None:

@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from mv_orchestration._version import __version__
-from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.capture._git import GitState, read_git_state
 from mv_orchestration.capture.redact import redact_text, strip_url_credentials
+from mv_orchestration.hashing.digest import digest_bytes
 
 logger = logging.getLogger(__name__)
 

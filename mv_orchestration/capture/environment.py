@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.capture.redact import redact_text, strip_url_credentials
+from mv_orchestration.hashing.digest import digest_bytes
 
 _NORMALISE = re.compile(r"[-_.]+")
 _IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.errors import ValidationError
+from mv_orchestration.hashing.digest import digest_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,14 @@ def audit_list(
 
     def render(c: Console) -> None:
         rows = [
-            [e.seq, e.at.isoformat(timespec="seconds"), e.actor, e.action, e.subject, short(e.digest)]
+            [
+                e.seq,
+                e.at.isoformat(timespec="seconds"),
+                e.actor,
+                e.action,
+                e.subject,
+                short(e.digest),
+            ]
             for e in events
         ]
         c.print(table("Audit log", ["#", "when", "who", "action", "subject", "digest"], rows))

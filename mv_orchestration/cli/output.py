@@ -28,9 +28,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def emit(
-    ctx: typer.Context, json_flag: bool, data: Any, render: Callable[[Console], None]
-) -> None:
+def emit(ctx: typer.Context, json_flag: bool, data: Any, render: Callable[[Console], None]) -> None:
     """Print ``data`` as JSON when asked (per command or globally), else ``render`` it."""
     if json_flag or state(ctx).json_output:
         typer.echo(json.dumps(to_jsonable(data), indent=2, sort_keys=True, default=str))

@@ -30,7 +30,13 @@ PolicyOption = Annotated[
 def _render_plan(plan: Any) -> Any:
     def render(c: Console) -> None:
         rows = [[v.ref, v.status, v.decision, v.reason, v.frees_bytes] for v in plan.versions]
-        c.print(table(f"Retention plan {plan.id}", ["version", "status", "decision", "why", "frees bytes"], rows))
+        c.print(
+            table(
+                f"Retention plan {plan.id}",
+                ["version", "status", "decision", "why", "frees bytes"],
+                rows,
+            )
+        )
         summary = plan.summary()
         c.print(
             f"{summary['tombstone']} to tombstone, {summary['purge']} to purge, "

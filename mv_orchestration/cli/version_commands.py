@@ -82,9 +82,7 @@ def register(app: typer.Typer) -> None:
         models = state(ctx).registry().models()
 
         def render(c: Console) -> None:
-            rows = [
-                [m.name, m.latest_version, m.version_count, m.aliases_text()] for m in models
-            ]
+            rows = [[m.name, m.latest_version, m.version_count, m.aliases_text()] for m in models]
             c.print(table("Models", ["model", "latest", "versions", "aliases"], rows))
 
         emit(ctx, json_flag, models, render)
@@ -118,14 +116,18 @@ def register(app: typer.Typer) -> None:
             json_flag,
             versions,
             lambda c: c.print(
-                table(f"{model}", ["version", "status", "record", "created"], version_rows(versions))
+                table(
+                    f"{model}", ["version", "status", "record", "created"], version_rows(versions)
+                )
             ),
         )
 
     @app.command("show")
     def show_cmd(
         ctx: typer.Context,
-        ref: Annotated[str, typer.Argument(help="MODEL@VERSION, MODEL@ALIAS, MODEL@latest, digest.")],
+        ref: Annotated[
+            str, typer.Argument(help="MODEL@VERSION, MODEL@ALIAS, MODEL@latest, digest.")
+        ],
         json_flag: JsonFlag = False,
     ) -> None:
         """Show a version's full record."""
@@ -157,12 +159,16 @@ def register(app: typer.Typer) -> None:
         alias: Annotated[str, typer.Option(help="Alias to move back.")] = "production",
         to: Annotated[str | None, typer.Option(help="Version to roll back to.")] = None,
         reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would happen.")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only say what would happen.")
+        ] = False,
         json_flag: JsonFlag = False,
     ) -> None:
         """Move an alias back to its previous target (or to --to), after verifying it."""
-        move = state(ctx).registry().rollback(
-            model, alias=alias, to=to, reason=reason, dry_run=dry_run
+        move = (
+            state(ctx)
+            .registry()
+            .rollback(model, alias=alias, to=to, reason=reason, dry_run=dry_run)
         )
         prefix = "would move" if dry_run else "rolled back"
         emit(ctx, json_flag, move, lambda c: c.print(f"{prefix}: {describe_move(move)}"))
@@ -189,7 +195,9 @@ def register(app: typer.Typer) -> None:
                 ]
                 for m in moves
             ]
-            c.print(table(f"{model} alias history", ["when", "alias", "from", "to", "who", "why"], rows))
+            c.print(
+                table(f"{model} alias history", ["when", "alias", "from", "to", "who", "why"], rows)
+            )
 
         emit(ctx, json_flag, moves, render)
 

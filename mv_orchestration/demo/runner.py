@@ -80,19 +80,43 @@ def run_demo(
     first = results[0]
     step("Step 4: list the versions", "versions", MODEL)
     step("Step 5: show one record in full", "show", f"{MODEL}@{first.version}")
-    step("Step 6: promote it to production", "promote", f"{MODEL}@{first.version}",
-         "--alias", "production", "--reason", "first model through review")
+    step(
+        "Step 6: promote it to production",
+        "promote",
+        f"{MODEL}@{first.version}",
+        "--alias",
+        "production",
+        "--reason",
+        "first model through review",
+    )
     say("\n[bold cyan]Step 7: train a newer version (more trees) and promote it[/bold cyan]")
     newer = _run_pipeline(
-        "prefect", ORCHESTRATORS["prefect"], pythons.get("prefect", sys.executable),
-        root / "prefect-newer", {**env, "MVO_DEMO_PARAMS": json.dumps({"n_estimators": 120})},
+        "prefect",
+        ORCHESTRATORS["prefect"],
+        pythons.get("prefect", sys.executable),
+        root / "prefect-newer",
+        {**env, "MVO_DEMO_PARAMS": json.dumps({"n_estimators": 120})},
         say,
     )
     say(f"  -> registered {MODEL}@{newer.version}")
-    step(None, "promote", f"{MODEL}@{newer.version}", "--alias", "production",
-         "--reason", "more trees")
-    step("Step 8: roll production back", "rollback", MODEL, "--alias", "production",
-         "--reason", "demo rollback")
+    step(
+        None,
+        "promote",
+        f"{MODEL}@{newer.version}",
+        "--alias",
+        "production",
+        "--reason",
+        "more trees",
+    )
+    step(
+        "Step 8: roll production back",
+        "rollback",
+        MODEL,
+        "--alias",
+        "production",
+        "--reason",
+        "demo rollback",
+    )
     step("Step 9: the alias history", "history", MODEL)
     step("Step 10: retention dry run (nothing is deleted)", "retention", "plan")
     step("Step 11: lineage of the production version", "lineage", f"{MODEL}@production")
@@ -124,7 +148,7 @@ def _run_pipeline(
         for line in proc.stdout:
             out.write(line)
             if line.startswith(RESULT_PREFIX):
-                result_line = line[len(RESULT_PREFIX):]
+                result_line = line[len(RESULT_PREFIX) :]
             elif _worth_showing(line):
                 say(f"  [dim]{name}[/dim] {escape(line.rstrip())}")
     if proc.wait() != 0 or result_line is None:

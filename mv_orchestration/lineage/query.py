@@ -42,7 +42,9 @@ def walk(
     )
     reached = start.union(step)
     rows = conn.execute(
-        select(edges_t.c.src_kind, edges_t.c.src, edges_t.c.relation, edges_t.c.dst_kind, edges_t.c.dst)
+        select(
+            edges_t.c.src_kind, edges_t.c.src, edges_t.c.relation, edges_t.c.dst_kind, edges_t.c.dst
+        )
         .join(reached, and_(near[0] == reached.c.kind, near[1] == reached.c.key))
         .where(reached.c.depth < limit)
         .distinct()

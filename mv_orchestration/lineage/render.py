@@ -25,7 +25,9 @@ def render(graph: LineageGraph, fmt: str) -> str:
     except KeyError:
         from mv_orchestration.errors import UsageError
 
-        raise UsageError(f"unknown lineage format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(
+            f"unknown lineage format {fmt!r}; choose one of {', '.join(FORMATS)}"
+        ) from None
 
 
 def _title(graph: LineageGraph, node_id: str) -> str:
@@ -79,7 +81,9 @@ def to_dot(graph: LineageGraph) -> str:
         label = json.dumps(f"{node.kind}\n{node.label}")
         lines.append(f"  {ids[node_id]} [label={label}];")
     for edge in graph.edges:
-        lines.append(f"  {ids[edge.source]} -> {ids[edge.target]} [label={json.dumps(edge.relation)}];")
+        lines.append(
+            f"  {ids[edge.source]} -> {ids[edge.target]} [label={json.dumps(edge.relation)}];"
+        )
     lines.append("}")
     return "\n".join(lines)
 
@@ -120,14 +124,16 @@ def to_html(graph: LineageGraph) -> str:
         parts.append(
             f'<g class="edge"><line x1="{sx}" y1="{sy}" x2="{tx}" y2="{ty}" stroke="#555" '
             f'marker-end="url(#arrow)"/><text x="{(sx + tx) / 2}" y="{(sy + ty) / 2 - 4}" '
-            f'font-size="11" text-anchor="middle" fill="#333">{html.escape(edge.relation)}</text></g>'
+            f'font-size="11" text-anchor="middle" fill="#333">'
+            f"{html.escape(edge.relation)}</text></g>"
         )
     for node_id, node in graph.nodes.items():
         x, y = pos[node_id]
         fill = _COLOURS.get(node.kind, "#f3f4f6")
         stroke = "#1d4ed8" if node_id == graph.root else "#6b7280"
         parts.append(
-            f'<g class="node" data-id="{html.escape(node_id)}" data-kind="{html.escape(node.kind)}">'
+            f'<g class="node" data-id="{html.escape(node_id)}" '
+            f'data-kind="{html.escape(node.kind)}">'
             f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{fill}" '
             f'stroke="{stroke}"/><text x="{x + 8}" y="{y + 17}" font-size="11" fill="#555">'
             f'{html.escape(node.kind)}</text><text x="{x + 8}" y="{y + 34}" font-size="13">'

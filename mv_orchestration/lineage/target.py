@@ -54,8 +54,6 @@ def _is_dataset_digest(registry: Registry, digest: str) -> bool:
     edges = schema.lineage_edges
     with registry.engine.connect() as conn:
         row = conn.execute(
-            select(edges.c.id)
-            .where(edges.c.dst_kind == "dataset", edges.c.dst == digest)
-            .limit(1)
+            select(edges.c.id).where(edges.c.dst_kind == "dataset", edges.c.dst == digest).limit(1)
         ).first()
     return row is not None

@@ -15,7 +15,12 @@ from mv_orchestration.cli import main
 @pytest.fixture
 def mvo(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """Run `mvo ARGS` in-process against a fresh registry; return (exit code, stdout, stderr)."""
-    urls = ["--registry", f"sqlite:///{tmp_path / 'reg.db'}", "--store", (tmp_path / "store").as_uri()]
+    urls = [
+        "--registry",
+        f"sqlite:///{tmp_path / 'reg.db'}",
+        "--store",
+        (tmp_path / "store").as_uri(),
+    ]
 
     def run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -41,11 +46,19 @@ def register(mvo, model_dir: Path, *extra: str) -> dict:
 
 
 def test_version_and_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "mv_orchestration.cli.app", "--version"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mv_orchestration.cli.app", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.startswith("mvo ")
-    help_text = subprocess.run([sys.executable, "-m", "mv_orchestration.cli.app", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "mv_orchestration.cli.app", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for command in ("register", "promote", "rollback", "retention", "lineage", "demo"):
         assert command in help_text
 
@@ -67,7 +80,9 @@ def test_register_promote_rollback_history(mvo, model_dir: Path, tmp_path: Path)
     code, out, _ = mvo("history", "digits", "--json")
     moves = json.loads(out)
     assert [(m["from_version"], m["to_version"]) for m in moves] == [
-        (None, "1.0.0"), ("1.0.0", "1.1.0"), ("1.1.0", "1.0.0")
+        (None, "1.0.0"),
+        ("1.0.0", "1.1.0"),
+        ("1.1.0", "1.0.0"),
     ]
     code, out, _ = mvo("versions", "digits", "--json")
     assert [v["version"] for v in json.loads(out)] == ["1.1.0", "1.0.0"]
@@ -118,7 +133,7 @@ def test_user_errors_are_one_line_with_documented_exit_codes(
     mvo, model_dir: Path, args: tuple[str, ...], exit_code: int
 ) -> None:
     register(mvo, model_dir)
-    code, out, err = mvo(*args)
+    code, _, err = mvo(*args)
     assert code == exit_code, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
