@@ -104,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.secho("aborted", err=True)
         return 130
-    except _click_exceptions() as exc:
-        exc.show()
-        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: bad options, missing arguments
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.secho(f"error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # an internal error: keep the traceback for bug reports
@@ -119,12 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 70
     return result if isinstance(result, int) else 0
-
-
-def _click_exceptions() -> type[Exception]:
-    import click
-
-    return click.ClickException
 
 
 if __name__ == "__main__":

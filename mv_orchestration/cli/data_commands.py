@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -57,12 +58,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def console_status(ctx: typer.Context, message: str):  # type: ignore[no-untyped-def]
+def console_status(ctx: typer.Context, message: str) -> AbstractContextManager[object]:
     """A spinner on standard error for long operations (silent with --json)."""
-    from contextlib import nullcontext
-
-    from rich.console import Console
-
     if state(ctx).json_output:
         return nullcontext()
     return Console(stderr=True).status(message)

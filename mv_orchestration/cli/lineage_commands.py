@@ -10,6 +10,7 @@ import typer
 from mv_orchestration.cli.output import JsonFlag, console
 from mv_orchestration.cli.state import state
 from mv_orchestration.errors import UsageError
+from mv_orchestration.lineage.graph import Direction
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +37,9 @@ def register(app: typer.Typer) -> None:
 
         if upstream and downstream:
             raise UsageError("choose --upstream or --downstream, not both")
-        direction = "upstream" if upstream else "downstream" if downstream else None
+        direction: Direction | None = (
+            "upstream" if upstream else "downstream" if downstream else None
+        )
         graph = lineage(state(ctx).registry(), target, direction, depth)
         if json_flag or state(ctx).json_output:
             fmt = "json"

@@ -157,3 +157,9 @@ def test_rollback_without_a_previous_target_is_refused(mvo, model_dir: Path) -> 
     assert code == 4 and "Traceback" not in err
     code, out, _ = mvo("history", "digits", "--json")
     assert len(json.loads(out)) == 1
+
+
+@pytest.mark.parametrize("args", [("versions",), ("no-such-command",), ("show", "--bogus")])
+def test_malformed_commands_exit_2_without_traceback(mvo, args: tuple[str, ...]) -> None:
+    code, _, err = mvo(*args)
+    assert code == 2 and "Error:" in err and "Traceback" not in err
