@@ -20,7 +20,7 @@ nox.options.sessions = ["core", "airflow", "prefect", "dagster", "lint"]
 
 PYTHON = "3.11"
 ENVIRONMENTS = {
-    "core": "dev,examples,postgres",
+    "core": "dev,examples,postgres,fsspec,openlineage",
     "airflow": "airflow,dev,examples,postgres",
     "prefect": "prefect,dev,examples,postgres",
     "dagster": "dagster,dev,examples,postgres",

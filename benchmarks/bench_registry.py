@@ -1,7 +1,8 @@
 """Registry benchmark: registration latency/throughput beside MLflow, and queries at scale.
 
 1. Registration on SQLite, the artifact already stored (upload excluded):
-   * ``register``: ``run.register_model(path)`` inside one open run (the commit path);
+   * ``register``: ``run.register_model(path)`` inside one open run (the commit path;
+     each version gets new params, logged outside the timed call);
    * ``run+register``: a run per registration (capture + params + version), the workload
      an MLflow user writes as ``start_run`` + ``log_params`` + ``create_model_version``.
    MLflow runs the same workload on its own SQLite backend, in a virtual environment that
@@ -77,9 +78,14 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def timed(call: Callable[[], Any], count: int) -> list[float]:
+def timed(
+    call: Callable[[], Any], count: int, setup: Callable[[], Any] | None = None
+) -> list[float]:
+    """Wall-clock seconds of each of ``count`` calls (``setup`` runs untimed before each)."""
     out = []
     for _ in range(count):
+        if setup is not None:
+            setup()
         start = time.perf_counter()
         call()
         out.append(time.perf_counter() - start)
@@ -98,11 +104,10 @@ def bench_registration(root: Path, count: int) -> dict[str, Any]:
             run.register_model(model)
             counter = iter(range(10**9))
 
-            def register() -> None:
+            def new_params() -> None:
                 run.log_params({"lr": 0.1, "i": next(counter)})
-                run.register_model(model)
 
-            register_only = timed(register, count)
+            register_only = timed(lambda: run.register_model(model), count, new_params)
 
         def full() -> None:
             with registry.run("churn-runs", seed=0) as run:

@@ -16,6 +16,7 @@ _EXPORTS = {
     "connect": "mv_orchestration.registry",
     "Registry": "mv_orchestration.registry",
     "Run": "mv_orchestration.registry",
+    "current_run": "mv_orchestration.registry",
     "ModelVersion": "mv_orchestration.registry",
     "VersionRecord": "mv_orchestration.registry",
     "AliasMove": "mv_orchestration.registry",
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         Run,
         VersionRecord,
         connect,
+        current_run,
     )
     from mv_orchestration.retention import RetentionPolicy
     from mv_orchestration.settings import Settings
@@ -68,6 +70,7 @@ __all__ = [
     "VersionRecord",
     "__version__",
     "connect",
+    "current_run",
     "seed_everything",
     "versioned",
 ]

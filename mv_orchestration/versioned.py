@@ -71,7 +71,7 @@ def versioned(
             reg = get_registry()
             with reg.run(model, seed=seed, code_of=func) as run:
                 if log_args:
-                    params = _json_arguments(func, args, kwargs)
+                    params = json_arguments(func, args, kwargs)
                     if params:
                         run.log_params(params)
                 path = func(*args, **kwargs)
@@ -87,7 +87,7 @@ def versioned(
     return decorate
 
 
-def _json_arguments(
+def json_arguments(
     func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The call's bound arguments that normalise to JSON, by parameter name."""

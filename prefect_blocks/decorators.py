@@ -78,11 +78,11 @@ def versioned(
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
-            from mv_orchestration.versioned import _json_arguments
+            from mv_orchestration.versioned import json_arguments
 
             block = resolve_registry(registry)
             with block.run(model, seed=_seed(seed, fn, args, kwargs), code_of=fn) as run:
-                if log_args and (params := _json_arguments(fn, args, kwargs)):
+                if log_args and (params := json_arguments(fn, args, kwargs)):
                     run.log_params(params)
                 path = fn(*args, **kwargs)
                 if not isinstance(path, (str, os.PathLike)):

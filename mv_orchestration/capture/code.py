@@ -66,11 +66,11 @@ def _redact_diff(diff: bytes) -> bytes:
         if line.startswith("diff --git "):
             binary = False
         elif line.rstrip("\n") == "GIT binary patch":
-            out.append(redact_text("".join(segment)))
+            out.append(redact_text("".join(segment), code=True))
             segment = []
             binary = True
         (out if binary else segment).append(line)
-    out.append(redact_text("".join(segment)))
+    out.append(redact_text("".join(segment), code=True))
     return "".join(out).encode("utf-8", "surrogateescape")
 
 

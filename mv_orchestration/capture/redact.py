@@ -90,8 +90,12 @@ def _redact_auth_scheme(match: re.Match[str]) -> str:
     return f"{match['tscheme']}{match['tsp']}{REDACTED}"
 
 
-def _redact_name_values(text: str) -> str:
-    """Redact the value of every ``name=value`` / ``name: value`` with a sensitive name."""
+def _redact_name_values(text: str, code: bool = False) -> str:
+    """Redact the value of every ``name=value`` / ``name: value`` with a sensitive name.
+
+    In ``code`` (source text) an unquoted value without a digit is an identifier or a type
+    (``key: str``, ``token = token``), not a credential, and stays.
+    """
     pieces: list[str] = []
     done = 0
     for match in _NAME_SEP.finditer(text):
@@ -111,6 +115,8 @@ def _redact_name_values(text: str) -> str:
                 continue
             end = tail.end()
         elif raw.strip("\"'").lower() in _HARMLESS_LITERALS:
+            continue
+        elif code and not quote and not any(c.isdigit() for c in raw):
             continue
         pieces.append(text[done:start])
         pieces.append(f"{quote}{REDACTED}{quote}")
@@ -140,8 +146,11 @@ def _redact_tokens(text: str) -> str:
     return text
 
 
-def redact_text(text: str) -> str:
-    """Return ``text`` with every credential-looking part replaced by ``[REDACTED]``."""
+def redact_text(text: str, *, code: bool = False) -> str:
+    """Return ``text`` with every credential-looking part replaced by ``[REDACTED]``.
+
+    ``code`` marks source text (a diff): see :func:`_redact_name_values`.
+    """
     if not text:
         return text
     if "-----BEGIN" in text:
@@ -155,7 +164,7 @@ def redact_text(text: str) -> str:
         text = _AUTH_SCHEME.sub(_redact_auth_scheme, text)
     text = _redact_tokens(text)
     if "=" in text or ":" in text:
-        text = _redact_name_values(text)
+        text = _redact_name_values(text, code)
     return text
 
 

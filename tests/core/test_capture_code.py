@@ -284,3 +284,20 @@ def test_config_file_parsing() -> None:
         'with "quote': "ssh://git@h.example.com/b.git",
     }
     assert _git.parse_remotes('[includeIf "gitdir:~/w/"]\n\tpath = x\n') is None
+
+
+def test_ordinary_code_in_the_diff_is_not_redacted(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    source = (
+        "class Cache:\n"
+        "    key: str\n"
+        "    def __init__(self, token):\n"
+        "        self._token = token\n"
+        "        self.auth = make_auth(self._token)\n"
+    )
+    (repo / "cache.py").write_text(source)
+    git(repo, "add", "cache.py")
+    expected = git(repo, "diff", "HEAD", "--binary")
+    capture = capture_code(cwd=repo)
+    assert capture.info.diff_redacted is False
+    assert capture.diff == expected
