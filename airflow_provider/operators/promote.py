@@ -10,8 +10,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider.assets import alias_asset, emit, with_outlet
 from airflow_provider.context import actor_from_airflow, run_context_from_airflow
 from airflow_provider.operators.base import MVBaseOperator
-from airflow_provider.operators.gate import gate_failures, parse_gates
 from airflow_provider.results import version_event, version_selector
+from mv_orchestration.registry.gate import gate_failures, parse_gates
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -114,9 +114,9 @@ def _redact_name_values(text: str, code: bool = False) -> str:
             if tail is None or not tail.group(0):
                 continue
             end = tail.end()
-        elif raw.strip("\"'").lower() in _HARMLESS_LITERALS:
-            continue
-        elif code and not quote and not any(c.isdigit() for c in raw):
+        elif raw.strip("\"'").lower() in _HARMLESS_LITERALS or (
+            code and not quote and not any(c.isdigit() for c in raw)
+        ):
             continue
         pieces.append(text[done:start])
         pieces.append(f"{quote}{REDACTED}{quote}")
