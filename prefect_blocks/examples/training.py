@@ -52,7 +52,7 @@ def train_model(dataset: str, params: dict[str, Any], out_dir: str) -> Path:
     """Train; log the params, data set and metrics. The returned directory is registered."""
     run = current_run()
     run.log_params(params)
-    run.log_dataset("train", dataset)
+    run.log_dataset("digits", dataset)
     model_dir = training.train(Path(dataset), training.DigitsParams(**params), Path(out_dir))
     run.log_metrics(training.read_metrics(model_dir))
     return model_dir

@@ -75,7 +75,7 @@ def test_training_flow_registers_promotes_and_reports(
     assert context["extra"]["task_name"] == "train-digits"
     assert record.params["n_estimators"] == 5
     assert record.capture["seeds"]["seed"] == 42
-    assert [d.name for d in record.datasets] == ["train"]
+    assert [d.name for d in record.datasets] == ["digits"]
     assert 0.5 < record.metrics["accuracy"] <= 1.0
 
     [card] = _artifacts("mv-model-digits")
