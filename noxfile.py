@@ -87,11 +87,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: each prints its figures beside a baseline measured in the same run."""
+    """Benchmarks: each prints its figures beside a baseline measured in the same run.
+
+    MLflow and DVC, the peers compared against, are installed by their benchmarks into
+    virtual environments of their own. Run one script alone for options such as --scale.
+    """
     install(session, "core")
+    peers = {"bench_hashing.py": ["--with-dvc"]}
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
-            session.run("python", os.path.join("benchmarks", script), *session.posargs)
+            path = os.path.join("benchmarks", script)
+            session.run("python", path, *peers.get(script, []), *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -87,8 +87,9 @@ class Registry:
         return upgrade(self.engine)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections and the store's stat cache."""
         self.engine.dispose()
+        self.store.close()
 
     def __enter__(self) -> Registry:
         return self

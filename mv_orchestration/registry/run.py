@@ -212,8 +212,10 @@ class Run:
     ) -> ModelVersion:
         """Register the model file or directory at ``path`` as a new immutable version.
 
-        ``version`` (explicit semver) wins over ``bump``. The idempotency key defaults to
-        the run context's (same orchestrator task and map index or partition, any try).
+        ``version`` (explicit semver) wins over ``bump``. The same idempotency key (by
+        default the run context's: same orchestrator task and map index or partition, any
+        try) returns the version registered first, with ``created=False``; so does content
+        identical to an active version of the model when no explicit version is given.
         """
         if self._token is None:
             raise UsageError("register inside the run: `with registry.run(...) as run:`")
