@@ -101,7 +101,8 @@ def draft_for_run(
             signature_digest=fingerprint.signature_digest,
             code=code,
             packages_digest=capture.environment.packages_digest,
-            seed=capture.seeds.seed,
+            # A seed drawn from OS entropy is not part of what defines the model.
+            seed=capture.seeds.seed if capture.seeds.seed_source == "given" else None,
         ),
     )
     exclude = {*RUN_FIELDS, "capture"}

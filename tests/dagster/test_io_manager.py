@@ -80,12 +80,6 @@ def unseeded_model() -> bytes:
     return b"weights"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: an entropy-drawn seed is part of content_digest "
-    "(mv_orchestration/registry/drafting.py), so identical content without a seed "
-    "always registers a new version",
-)
 def test_rematerializing_an_unseeded_model_keeps_its_version(
     resources, instance, mv_registry: ModelRegistryResource
 ) -> None:
