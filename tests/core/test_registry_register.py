@@ -250,7 +250,13 @@ def test_dataset_snapshot_is_stored_and_verified(registry: Registry, tmp_path: P
     assert ref.snapshot and ref.manifest_digest
     assert registry.store.exists(ref.manifest_digest)
     report = registry.verify(mv.ref)
-    assert report.ok and report.objects == 4
+    has_diff = registry.record(mv.ref).code_diff_digest is not None
+    assert report.ok and report.objects == 2 + 1 + 1 + has_diff
+    dataset_file = registry.store.object_path(digest_bytes(b"x\n1\n"))
+    store_root = Path(registry.store.url.removeprefix("file://"))
+    (store_root / dataset_file).unlink()
+    report = registry.verify(mv.ref)
+    assert not report.ok and "churn@1.0.0" in report.problems[0]
 
 
 def test_verify_and_load_artifacts(registry: Registry, tmp_path: Path) -> None:
