@@ -3,7 +3,7 @@
 1. Plan (read): the target is ``to`` (a version of the model, or a full reference) or
    the previous target by :func:`~mv_orchestration.registry.aliases.rollback_target`.
    Refused when there is none, or when it is tombstoned or purged.
-2. Verify: every artifact object of the target exists in the store and re-hashes to its
+2. Verify: every artifact file of the target exists in the store and re-hashes to its
    digest; refused otherwise.
 3. Move (write): under the model lock, the plan is recomputed; if the alias moved
    meanwhile, planning starts over (up to three times). ``dry_run`` stops after step 2.
@@ -71,13 +71,13 @@ def _row(conn: Connection, version_id: int) -> Any:
 
 def verify_target(registry: Registry, row: Any) -> None:
     """Refuse unless every object of ``row``'s record is present and intact."""
-    from mv_orchestration.registry.verify import load_record, record_objects
+    from mv_orchestration.registry.verify import load_record
 
     ref = f"{row.model}@{row.version}"
     _, record, problem = registry.read(lambda conn: load_record(conn, row.record_id))
     if record is None:
         raise RefusedError(f"cannot roll back to {ref}: {problem}")
-    for digest in record_objects(record):
+    for digest in sorted({entry.digest for entry in record.artifacts.entries}):
         try:
             registry.store.verify(digest)
         except IntegrityError as exc:

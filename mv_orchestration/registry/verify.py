@@ -3,7 +3,8 @@
 For each version: the stored record body must hash to its ``record_id`` and describe
 that very model and version; its manifest must hash to the version's
 ``artifact_digest``; every artifact file, the code diff and dataset snapshot manifests
-must exist in the store and re-hash to their digests (each object checked once).
+and the files those manifests list must exist in the store and re-hash to their digests
+(each object checked once).
 Purged versions have no bytes left: only their records are checked.
 """
 
@@ -39,13 +40,26 @@ def load_record(conn: Connection, record_id: str) -> tuple[str, VersionRecord | 
         return body, None, f"record {record_id} does not parse: {exc}"
 
 
-def record_objects(record: VersionRecord) -> list[str]:
-    """Digests of every store object the record references."""
+def record_objects(record: VersionRecord, store: ArtifactStore) -> tuple[list[str], list[str]]:
+    """(digests of every store object the record references, problems). Dataset snapshot
+    manifests are read (verified) to reach the files they list."""
+    from mv_orchestration.hashing.manifest import Manifest
+
     objects = [entry.digest for entry in record.artifacts.entries]
     if record.code_diff_digest:
         objects.append(record.code_diff_digest)
-    objects.extend(d.manifest_digest for d in record.datasets if d.snapshot and d.manifest_digest)
-    return objects
+    problems = []
+    for dataset in record.datasets:
+        if not (dataset.snapshot and dataset.manifest_digest):
+            continue
+        objects.append(dataset.manifest_digest)
+        try:
+            manifest = Manifest.model_validate_json(store.get_bytes(dataset.manifest_digest))
+        except (IntegrityError, ValueError, ValidationError) as exc:
+            problems.append(f"dataset {dataset.name!r} snapshot manifest: {exc}")
+            continue
+        objects.extend(entry.digest for entry in manifest.entries)
+    return objects, problems
 
 
 def verify_versions(conn: Connection, store: ArtifactStore, rows: Iterable[Any]) -> VerifyReport:
@@ -66,7 +80,9 @@ def verify_versions(conn: Connection, store: ArtifactStore, rows: Iterable[Any])
             problems.append(f"{ref}: manifest digest differs from the version row")
         if row.status == "purged":
             continue
-        for digest in record_objects(record):
+        objects, unreadable = record_objects(record, store)
+        problems.extend(f"{ref}: {problem}" for problem in unreadable)
+        for digest in objects:
             if digest in checked:
                 continue
             checked.add(digest)
