@@ -74,7 +74,8 @@ def fill(
     aliases: bool = True,
     lifecycle: bool = True,
 ) -> None:
-    """Insert ``versions`` versions (records, tags, aliases with history, holds) in bulk;
+    """Insert ``versions`` versions (records, their ``version_objects`` rows, tags, aliases
+    with history, holds) in bulk;
     with ``lifecycle`` about 8 % are tombstoned and 2 % purged."""
     rnd = random.Random(7)
     raw = registry.engine.raw_connection()
@@ -87,7 +88,7 @@ def fill(
             "INSERT INTO models (id, name, created_at) VALUES (?, ?, ?)",
             [(m + 1, f"model-{m:05d}", created) for m in range(models)],
         )
-        records, rows, tags = [], [], []
+        records, rows, tags, objects = [], [], [], []
         for i in range(versions):
             model, number = divmod(i, per_model)
             version = f"1.{number // 1000}.{number % 1000}"
@@ -117,6 +118,7 @@ def fill(
             elif roll < 0.10:
                 status, changed = "tombstoned", sql_time(at + timedelta(days=1))
             records.append((record_id, body, sql_time(at)))
+            objects.extend((i + 1, e["digest"], e["size"], "artifact") for e in entries)
             rows.append(
                 (i + 1, model + 1, version, sort_key(version), record_id, record_id, "a", "p",
                  "f", "d", "s", sql_time(at), status, changed)
@@ -130,6 +132,10 @@ def fill(
             "signature_digest, created_at, status, status_changed_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+        cur.executemany(
+            "INSERT INTO version_objects (version_id, digest, size, kind) VALUES (?, ?, ?, ?)",
+            objects,
         )
         cur.executemany(
             "INSERT INTO version_tags (version_id, key, value, lookup) VALUES (?, ?, ?, ?)", tags

@@ -9,6 +9,7 @@ record, version, tag and parameter index rows, lineage edges and the audit event
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,7 @@ _INSERT_VERSION = _v.insert().returning(_v.c.id)
 _INSERT_TAGS = schema.version_tags.insert()
 _INSERT_PARAMS = schema.version_params.insert()
 _INSERT_EDGES = schema.lineage_edges.insert()
+_INSERT_OBJECTS = schema.version_objects.insert()
 
 
 def lock_model(
@@ -263,6 +265,12 @@ def _insert(
                 for relation, kind, dst in draft.edges
             ],
         )
+    objects = [
+        {"version_id": version_id, "digest": digest, "size": size, "kind": kind}
+        for digest, size, kind in body_objects(json.loads(body))
+    ]
+    if objects:
+        conn.execute(_INSERT_OBJECTS, objects)
     payload = {
         "record_id": record_id,
         "version_id": version_id,
@@ -270,6 +278,18 @@ def _insert(
         "bump": bump.kind,
     }
     append_event(conn, "version.register", f"{draft.model}@{version}", payload, draft.actor)
+
+
+def body_objects(body: Mapping[str, Any]) -> Iterator[tuple[str, int | None, str]]:
+    """``(digest, size, kind)`` of every store object a record body references (the rows of
+    ``version_objects``; migration 0002 backfills with the same rules)."""
+    for entry in body["artifacts"]["entries"]:
+        yield entry["digest"], int(entry["size"]), "artifact"
+    if body.get("code_diff_digest"):
+        yield body["code_diff_digest"], None, "code_diff"
+    for dataset in body.get("datasets") or ():
+        if dataset.get("snapshot") and dataset.get("manifest_digest"):
+            yield dataset["manifest_digest"], None, "snapshot_manifest"
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

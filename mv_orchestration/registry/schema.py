@@ -15,6 +15,11 @@ Conventions:
   ``("version", parent record_id)``.
 * ``version_tags.lookup`` and ``version_params.lookup`` are :func:`lookup_key` digests
   of (key, value), so a tag or parameter value is found through a short index key.
+* ``version_objects`` (append-only, written in the registration transaction) lists the
+  store objects a version's record references, so retention need not parse bodies:
+  ``kind`` is :data:`OBJECT_KINDS` — ``artifact`` (manifest entries, with their size),
+  ``code_diff`` and ``snapshot_manifest`` (a dataset snapshot's manifest; the files it lists
+  are read from the store). ``size`` is NULL where the record does not state it.
 * ``audit_events.at`` is the fixed-width ISO text that the event digest covers.
 """
 
@@ -45,6 +50,7 @@ from sqlalchemy.types import TypeDecorator
 from mv_orchestration.registry.clock import as_utc
 
 STATUSES = ("active", "tombstoned", "purged")
+OBJECT_KINDS = ("artifact", "code_diff", "snapshot_manifest")
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -137,6 +143,18 @@ version_params = Table(
     Column("lookup", String(64), nullable=False),
     Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
     PrimaryKeyConstraint("lookup", "version_id"),
+)
+
+version_objects = Table(
+    "version_objects",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("digest", String(DIGEST), nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("kind", String(32), nullable=False),
+    CheckConstraint("kind IN ('artifact', 'code_diff', 'snapshot_manifest')", name="kind"),
+    Index(None, "version_id"),
+    Index(None, "digest"),
 )
 
 aliases = Table(

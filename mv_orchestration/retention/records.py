@@ -1,27 +1,25 @@
-"""Stream the store objects each version's record references, in one query.
+"""Stream every version with the store objects its record references.
 
-SQLite extracts just the needed JSON paths in SQL (its C parser is far faster than
-parsing whole bodies in Python); other backends parse the body in Python. With
-``verify=True`` every body is also re-hashed against its ``record_id``, so an edited
-record can never hide a reference.
+Two streaming queries, merged by version id: the version rows and their
+``version_objects`` rows (written at registration), so no record body is parsed. With
+``verify=True`` every record body is also read and re-hashed against its ``record_id``
+(GC marking), so a registry whose records were edited fails closed.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, String, func, select, type_coerce
+from sqlalchemy import Connection, String, select, type_coerce
 
 from mv_orchestration.errors import IntegrityError
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import as_utc
 
 BATCH = 10_000
-_PATHS = ("$.artifacts.entries", "$.code_diff_digest", "$.datasets")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +47,22 @@ def to_utc(value: Any) -> datetime | None:
     return as_utc(value)
 
 
-def _parse(sqlite: bool, parts: str, row: Any) -> tuple[list[tuple[str, int]], list[str]]:
-    """(objects, snapshot manifest digests) of one record."""
-    try:
-        if sqlite:
-            entries, diff, datasets = json.loads(parts)
-        else:
-            body = json.loads(parts)
-            entries = body["artifacts"]["entries"]
-            diff, datasets = body.get("code_diff_digest"), body.get("datasets")
-        objects = [(entry["digest"], int(entry["size"])) for entry in entries or ()]
-        snapshots = [d["manifest_digest"] for d in datasets or () if d["snapshot"]]
-        if not all(isinstance(digest, str) for digest in snapshots):
-            raise ValueError("a dataset snapshot has no manifest digest")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise IntegrityError(f"the record of {_ref(row)} cannot be read: {exc}") from None
-    if diff:
-        objects.append((diff, 0))
-    return objects, snapshots
-
-
 def _ref(row: Any) -> str:
     return f"version #{row[0]} ({row[2]})"
+
+
+def _object_rows(
+    conn: Connection, after_id: int, created_since: datetime | None
+) -> Iterator[tuple[int, str, int | None, str]]:
+    """``(version_id, digest, size, kind)`` in version id order."""
+    o, v = schema.version_objects, schema.versions
+    query = select(o.c.version_id, o.c.digest, o.c.size, o.c.kind).where(
+        o.c.version_id > after_id
+    )
+    if created_since is not None:
+        query = query.join(v, v.c.id == o.c.version_id).where(v.c.created_at >= created_since)
+    query = query.order_by(o.c.version_id).execution_options(yield_per=BATCH)
+    return iter(conn.execute(query))  # type: ignore[arg-type]
 
 
 def iter_version_rows(
@@ -89,7 +81,6 @@ def iter_version_rows(
     from mv_orchestration.hashing.digest import digest_bytes
 
     v, r = schema.versions, schema.records
-    sqlite = conn.dialect.name == "sqlite"
     columns = [
         v.c.id,
         v.c.model_id,
@@ -98,24 +89,30 @@ def iter_version_rows(
         type_coerce(v.c.created_at, String),
         v.c.status,
         type_coerce(v.c.status_changed_at, String),
-        func.json_extract(r.c.body, *_PATHS) if sqlite else r.c.body,
     ]
+    query = select(*columns)
     if verify:
-        columns += [r.c.record_id, r.c.body] if sqlite else [r.c.record_id]
-    query = (
-        select(*columns)
-        .join(r, r.c.record_id == v.c.record_id)
-        .where(v.c.id > after_id)
-        .order_by(v.c.id)
-    )
+        query = query.add_columns(r.c.record_id, r.c.body).join(
+            r, r.c.record_id == v.c.record_id
+        )
+    query = query.where(v.c.id > after_id).order_by(v.c.id)
     if created_since is not None:
         query = query.where(v.c.created_at >= created_since)
+    objects_of = _object_rows(conn, after_id, created_since)
+    pending = next(objects_of, None)
     for row in conn.execute(query.execution_options(yield_per=BATCH)):
-        if verify:
-            body = row[9] if sqlite else row[7]
-            if digest_bytes(body.encode("utf-8")) != row[8]:
-                raise IntegrityError(f"the record of {_ref(row)} does not match its digest")
-        objects, snapshots = _parse(sqlite, row[7], row)
+        if verify and digest_bytes(row[8].encode("utf-8")) != row[7]:
+            raise IntegrityError(f"the record of {_ref(row)} does not match its digest")
+        objects: list[tuple[str, int]] = []
+        snapshots: list[str] = []
+        while pending is not None and pending[0] <= row[0]:
+            if pending[0] == row[0]:
+                _, digest, size, kind = pending
+                if kind == "snapshot_manifest":
+                    snapshots.append(digest)
+                else:
+                    objects.append((digest, size or 0))
+            pending = next(objects_of, None)
         yield VersionRow(
             id=row[0],
             model_id=row[1],

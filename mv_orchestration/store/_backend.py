@@ -32,6 +32,12 @@ class Backend(Protocol):
         """Stage ``source``, then publish it at ``key_of(digest)``; return the digest."""
         ...
 
+    def touch(self, key: str) -> bool:
+        """Refresh the modification time of the object at ``key`` (so GC's grace period
+        counts from the latest put) where the backend can do so cheaply; False if it is
+        gone."""
+        ...
+
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
         ...

@@ -86,6 +86,9 @@ class LocalBackend:
             _unlink(tmp)
         return digest
 
+    def touch(self, key: str) -> bool:
+        return _touch(self.root / key)
+
     def delete(self, key: str) -> bool:
         try:
             os.unlink(self.root / key)
@@ -148,7 +151,9 @@ class LocalBackend:
                 raise DigestMismatchError(
                     f"{final} exists with the wrong size; run verify on the store"
                 ) from None
-            return
+            if _touch(final):
+                return
+            os.link(tmp, final)  # GC removed it meanwhile: publish it again
         _fsync_dir(final.parent)
 
 
@@ -181,6 +186,15 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return float("inf")
+
+
+def _touch(path: Path) -> bool:
+    """Set ``path``'s mtime to now; False if it does not exist."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _unlink(path: Path) -> bool:

@@ -160,6 +160,11 @@ class FsBackend:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.delete_file(final)
 
+    def touch(self, key: str) -> bool:
+        """Leaves the mtime alone: S3 cannot change it without rewriting the object (a copy
+        onto itself with replaced metadata), too costly on every put; True if present."""
+        return self.size(key) is not None
+
     def delete(self, key: str) -> bool:
         with self._serial:
             if self.size(key) is None:

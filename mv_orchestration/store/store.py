@@ -105,10 +105,11 @@ class ArtifactStore:
 
     # --- writing --------------------------------------------------------------------------
     def put_bytes(self, data: bytes, algo: str = DEFAULT_ALGO) -> str:
-        """Store ``data``; return its digest. No-op if already present."""
+        """Store ``data``; return its digest. If already present, only its mtime is
+        refreshed (see :meth:`Backend.touch`)."""
         digest = digest_bytes(data, algo)
         key = self.object_path(digest)
-        if self._backend.size(key) != len(data):
+        if self._backend.size(key) != len(data) or not self._backend.touch(key):
             self._backend.publish_bytes(bytes(data), key, digest)
         return digest
 
@@ -124,7 +125,7 @@ class ArtifactStore:
             raise ValidationError(f"digest {digest} is not a {algo} digest")
         key = self.object_path(digest)
         size = self._backend.size(key)
-        if size is None or size != source.stat().st_size:
+        if size != source.stat().st_size or not self._backend.touch(key):
             self._backend.publish_file(source, key, digest)
         return digest
 

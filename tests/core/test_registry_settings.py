@@ -10,6 +10,7 @@ import pytest
 
 from mv_orchestration.errors import ValidationError
 from mv_orchestration.registry import current_run
+from mv_orchestration.registry.migrations import head
 from mv_orchestration.registry.registry import connect
 from mv_orchestration.settings import Settings
 from mv_orchestration.versioned import versioned
@@ -53,7 +54,7 @@ def test_connect_uses_mvo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     try:
         assert (home / "registry.db").exists()
         assert registry.store.url.endswith(str(home / "store"))
-        assert registry.upgrade() == "0001_initial"
+        assert registry.upgrade() == head()
         assert registry.models() == []
         assert "registry.db" in repr(registry)
     finally:
