@@ -90,16 +90,18 @@ class ModelRegistryResource(dg.ConfigurableResource):
         metadata: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register ``path`` as a version of ``model`` in one call (a run with one model)."""
-        with self.run(model, context, seed=seed) as run:
-            if params is not None:
-                run.log_params(params)
-            for name, source in (datasets or {}).items():
-                run.log_dataset(name, source)
-            if metrics:
-                run.log_metrics(dict(metrics))
-            return run.register_model(
-                path, bump=bump, tags=dict(tags or {}), metadata=dict(metadata or {})
-            )
+        return self.get_registry().register(
+            model,
+            path,
+            context=self.run_context(context),
+            params=params,
+            datasets=datasets,
+            metrics=metrics,
+            seed=seed,
+            bump=bump,
+            tags=tags,
+            metadata=metadata,
+        )
 
     def resolve(self, ref: str) -> ModelVersion:
         """The version a reference (MODEL@VERSION, MODEL@ALIAS, MODEL@latest, digest) names."""

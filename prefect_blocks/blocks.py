@@ -208,16 +208,21 @@ class ModelRegistry(Block):
         metadata: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register the model file or directory at ``path`` in one call."""
-        with self.run(model, seed=seed) as run:
-            if params is not None:
-                run.log_params(params)
-            for name, uri in (datasets or {}).items():
-                run.log_dataset(name, uri)
-            if metrics:
-                run.log_metrics(dict(metrics))
-            return run.register_model(
-                path, bump=bump, tags=dict(tags or {}), metadata=dict(metadata or {})
+        with self.connection() as registry:
+            version = registry.register(
+                model,
+                path,
+                context=prefect_run_context(),
+                params=params,
+                datasets=datasets,
+                metrics=metrics,
+                seed=seed,
+                bump=bump,
+                tags=tags,
+                metadata=metadata,
             )
+            self.publish_version(version, registry=registry)
+        return version
 
     def publish_version(self, version: ModelVersion, *, registry: Registry) -> None:
         """Create the version's artifact (inside a run) and emit its registered event."""

@@ -82,25 +82,20 @@ class RegisterModelOperator(MVBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.open_registry() as registry:
-            with registry.run(
+            version = registry.register(
                 self.model,
-                seed=rendered_int("seed", self.seed),
+                self.path,
                 context=run_context_from_airflow(context),
-            ) as run:
-                if self.model_params:
-                    run.log_params(mask(dict(self.model_params)))
-                for name, source in (self.datasets or {}).items():
-                    run.log_dataset(name, source)
-                if self.metrics:
-                    run.log_metrics(dict(self.metrics))
-                version = run.register_model(
-                    self.path,
-                    bump=self.bump,
-                    tags=mask(dict(self.tags or {})),
-                    metadata=mask(dict(self.metadata or {})),
-                    parent=self.parent or None,
-                    version=self.version or None,
-                )
+                params=mask(dict(self.model_params)) if self.model_params else None,
+                datasets=self.datasets,
+                metrics=self.metrics,
+                seed=rendered_int("seed", self.seed),
+                bump=self.bump,
+                version=self.version or None,
+                tags=mask(dict(self.tags or {})),
+                metadata=mask(dict(self.metadata or {})),
+                parent=self.parent or None,
+            )
             self.note_lineage(registry.record(version.ref))
         self.log.info("Registered %s (created=%s)", version.ref, version.created)
         emit(context, self.outlets, model_asset(self.model), version_event(version))

@@ -4,6 +4,26 @@ Git runs without optional locks (a capture never writes the index), without prom
 the C locale and under a deadline; the diff is streamed, hashed and kept only up to a
 cap. The remote URL is read from the repository's config file (cached by its mtime),
 falling back to ``git config`` when the file cannot be found or includes others.
+
+Warm captures are served from a per-process cache keyed on a *signature*: the lstat
+stamps (mode, inode, size, mtime_ns, ctime_ns) of git's files (``HEAD``, the ref it names,
+``packed-refs``, ``index``, every config file ``git config --list --show-origin`` read,
+the exclude and attributes files) and of every folder and file of the work tree outside
+``.git`` and the ignored folders ``git status --ignored=matching`` listed (an ignored
+folder holding a tracked file is not listed as one). The signature is taken *before*
+git runs, so a change made while git runs leaves a stale signature, never a stale state.
+
+Guarantee: a cached state is returned only while every stamp equals the one taken before
+the git run it came from, and a state is cached only when every stamp was then older
+than 100 ms (2 s for whole-second timestamps). Any write to a file or folder sets its
+ctime to the kernel's current time, so an edit (even of equal size, within the same
+second, with mtime restored), a new or removed untracked file, a staged change, a
+commit, a branch switch or a config change all alter the signature. Limits: the file
+system's clock must not run behind this process's by more than that margin (a network
+file system with a skewed server), and a system config file git reads that is empty
+(unlisted) and outside ``/etc/gitconfig`` is not followed. Nothing is cached for work
+trees with more than 5000 entries, a nested repository or submodule, reftable refs,
+``core.worktree``, or GIT_* variables that redirect git.
 """
 
 from __future__ import annotations
@@ -26,7 +46,16 @@ logger = logging.getLogger(__name__)
 
 GIT_TIMEOUT_S = 10.0
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-_STATUS = ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all"]
+# Ignored folders are listed (not entered) so the cache's stat walk can skip them too.
+_STATUS = [
+    "status",
+    "--porcelain=v2",
+    "--branch",
+    "-z",
+    "--untracked-files=all",
+    "--ignored=matching",
+]
+_CONFIG_LIST = ["config", "--list", "--show-origin", "-z"]
 # Options that pin the diff's bytes whatever the user's git configuration says.
 _DIFF = [
     "diff",
@@ -68,6 +97,7 @@ class _Status:
     upstream: str | None = None
     dirty: bool = False
     untracked: int = 0
+    ignored_dirs: list[str] = dataclasses.field(default_factory=list)
 
 
 class GitTimeout(Exception):
@@ -96,6 +126,8 @@ def parse_status(raw: bytes) -> _Status:
             skip = True  # a rename entry is followed by its original path
         elif item.startswith("? "):
             status.untracked += 1
+        elif item.startswith("! ") and item.endswith("/"):
+            status.ignored_dirs.append(item[2:])
     return status
 
 
@@ -155,8 +187,18 @@ def _digest_result(
     )
 
 
-def _find_config(cwd: str) -> str | None:
-    """The config file of the repository holding ``cwd``, found as git finds it."""
+@dataclass(frozen=True)
+class _Repo:
+    """Where git keeps a work tree's repository: its top folder, git dir and common dir."""
+
+    top: str
+    gitdir: str
+    common: str
+
+
+def _find_repo(cwd: str) -> _Repo | None:
+    """The repository holding ``cwd``, found as git finds it (None when the environment
+    redirects git, or when the ``.git`` file cannot be read)."""
     if any(name in os.environ for name in ("GIT_DIR", "GIT_COMMON_DIR", "GIT_CONFIG")):
         return None
     path = os.path.abspath(cwd)
@@ -176,12 +218,19 @@ def _find_config(cwd: str) -> str | None:
         if parent == path:
             return None
         path = parent
+    common = gitdir
     commondir = os.path.join(gitdir, "commondir")
     if os.path.isfile(commondir):
         with open(commondir, encoding="utf-8") as handle:
-            gitdir = os.path.join(gitdir, handle.read().strip())
-    config = os.path.join(gitdir, "config")
-    return config if os.path.isfile(config) else None
+            common = os.path.join(gitdir, handle.read().strip())
+    return _Repo(top=path, gitdir=gitdir, common=common)
+
+
+def _find_config(cwd: str) -> str | None:
+    """The config file of the repository holding ``cwd``."""
+    repo = _find_repo(cwd)
+    config = os.path.join(repo.common, "config") if repo is not None else None
+    return config if config is not None and os.path.isfile(config) else None
 
 
 def _config_value(raw: str) -> str:
@@ -248,7 +297,158 @@ def pick_remote(urls: dict[str, str], upstream: str | None) -> str | None:
     return urls.get("origin") or urls[min(urls)]
 
 
-def _read(spawn: Spawn, cwd: str, keep: bool, cap: int, deadline: float) -> GitState | None:
+_RACY_NS = 100_000_000  # a stamp this close to the signature's time may hide a change
+_COARSE_RACY_NS = 2_000_000_000  # ... or this close, for whole-second timestamps (FAT)
+_MAX_WALK = 5000  # files and folders; larger work trees are never cached
+_CACHE_SIZE = 16
+# GIT_* variables that leave discovery and the files git reads alone (their values are
+# part of the cache key; a config file they name is followed through the config listing).
+# Any other GIT_* variable (GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE...) turns caching off.
+_NEUTRAL_ENV = (
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_TERMINAL_PROMPT",
+    "GIT_OPTIONAL_LOCKS",
+    "GIT_PAGER",
+    "GIT_EDITOR",
+    "GIT_ASKPASS",
+    "GIT_SSH",
+    "GIT_SSL_",
+    "GIT_HTTP_",
+    "GIT_CURL_",
+    "GIT_TRACE",
+    "GIT_AUTHOR_",
+    "GIT_COMMITTER_",
+)
+
+Stamp = tuple[int, int, int, int, int] | None
+Signature = tuple[str | None, dict[str, Stamp]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a repository's signature stats: git's files, and the ignored folders to skip."""
+
+    files: tuple[str, ...]
+    pruned: frozenset[str]
+
+
+_PLANS: dict[str, _Plan | None] = {}  # by top folder; None: this repository is not cached
+_STATES: dict[tuple[str, ...], tuple[Signature, GitState]] = {}
+
+
+def _stamp_of(st: os.stat_result) -> Stamp:
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stamp(path: str) -> Stamp:
+    try:
+        return _stamp_of(os.lstat(path))
+    except OSError:
+        return None
+
+
+def _settled(stamp: Stamp, now_ns: int) -> bool:
+    """True when a later change of the file must give it another stamp."""
+    if stamp is None:
+        return True
+    times = stamp[3:]
+    coarse = all(t % 1_000_000_000 == 0 for t in times)
+    return max(times) < now_ns - (_COARSE_RACY_NS if coarse else _RACY_NS)
+
+
+class _Uncacheable(Exception):
+    """The work tree is too big for the stat walk, or holds another repository."""
+
+
+def _walk(top: str, pruned: frozenset[str], stamps: dict[str, Stamp]) -> None:
+    """Stamp every folder and file of the work tree outside ``.git`` and ignored folders."""
+    stamps[top] = _stamp(top)
+    folders = [""]
+    while folders:
+        rel = folders.pop()
+        try:
+            entries = list(os.scandir(os.path.join(top, rel)))
+        except OSError:
+            continue  # gone or unreadable: its stamp in the parent says so
+        for entry in entries:
+            if entry.name == ".git":
+                if rel:
+                    raise _Uncacheable  # a nested repository or submodule
+                continue
+            path = rel + entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                stamps[path] = None
+                continue
+            if is_dir and path + "/" in pruned:
+                continue
+            stamps[path] = _stamp_of(st)
+            if is_dir:
+                folders.append(path + "/")
+            if len(stamps) > _MAX_WALK:
+                raise _Uncacheable
+
+
+def _signature(repo: _Repo, plan: _Plan) -> Signature | None:
+    """Stamps of everything ``git status`` reads; None when one is too recent to trust."""
+    now_ns = time.time_ns()
+    stamps = {path: _stamp(path) for path in plan.files}
+    try:
+        with open(os.path.join(repo.gitdir, "HEAD"), encoding="utf-8") as handle:
+            head: str | None = handle.read()
+    except OSError:
+        head = None
+    if head is not None and head.startswith("ref: "):
+        ref = head[5:].strip()
+        for base in (repo.gitdir, repo.common):
+            path = os.path.join(base, ref)
+            stamps[path] = _stamp(path)
+    _walk(repo.top, plan.pruned, stamps)
+    if not all(_settled(stamp, now_ns) for stamp in stamps.values()):
+        return None
+    return head, stamps
+
+
+def _make_plan(repo: _Repo, ignored_dirs: list[str], spawn: Spawn, deadline: float) -> _Plan | None:
+    """The files to stamp for ``repo``: git's own, and every config file git read (with the
+    ignore and attributes files they name); None when the configuration is not plain."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    files = {os.path.join(repo.gitdir, name) for name in ("HEAD", "index", "config.worktree")}
+    files |= {os.path.join(repo.common, name) for name in ("packed-refs", "config")}
+    files |= {os.path.join(repo.common, "info", name) for name in ("exclude", "attributes")}
+    files |= {os.path.expanduser("~/.gitconfig"), os.path.join(xdg, "git", "config")}
+    files |= {os.environ.get("GIT_CONFIG_GLOBAL", ""), "/etc/gitconfig"} - {""}
+    excludes = os.path.join(xdg, "git", "ignore")
+    attributes = os.path.join(xdg, "git", "attributes")
+    if os.path.exists(os.path.join(repo.common, "reftable")):
+        return None
+    code, out, _ = _finish(spawn(*_CONFIG_LIST), deadline)
+    if code != 0:
+        return None
+    items = out.decode("utf-8", "surrogateescape").split("\0")
+    for origin, entry in zip(items[::2], items[1::2], strict=False):
+        if not origin.startswith("file:"):
+            return None  # configuration from the command line or the environment
+        files.add(os.path.join(repo.top, origin[5:]))
+        key, _, value = entry.partition("\n")
+        if key == "core.worktree":
+            return None
+        if key == "core.excludesfile":
+            excludes = os.path.join(repo.top, os.path.expanduser(value))
+        elif key == "core.attributesfile":
+            attributes = os.path.join(repo.top, os.path.expanduser(value))
+    files |= {excludes, attributes}
+    return _Plan(files=tuple(sorted(files)), pruned=frozenset(ignored_dirs))
+
+
+def _read(
+    spawn: Spawn, cwd: str, keep: bool, cap: int, deadline: float
+) -> tuple[GitState, list[str]] | None:
+    """The state, and the ignored folders (relative to the top folder, ending in ``/``)."""
     code, out, err = _finish(spawn(*_STATUS), deadline)
     if code != 0:
         message = redact_text(err.decode("utf-8", "replace").strip())
@@ -264,7 +464,7 @@ def _read(spawn: Spawn, cwd: str, keep: bool, cap: int, deadline: float) -> GitS
         untracked_count=status.untracked,
     )
     if not status.dirty:
-        return state
+        return state, status.ignored_dirs
     if status.commit is not None:
         base = status.commit
     else:
@@ -273,17 +473,48 @@ def _read(spawn: Spawn, cwd: str, keep: bool, cap: int, deadline: float) -> GitS
     digest, size, kept = _stream_diff(proc, keep, cap, deadline)
     if _finish(proc, deadline)[0] != 0:
         logger.debug("git diff failed with exit code %s", proc.returncode)
-        return state
+        return state, status.ignored_dirs
     if not size:
-        return state
-    return dataclasses.replace(state, diff_digest=digest, diff_size=size, diff=kept)
+        return state, status.ignored_dirs
+    kept_state = dataclasses.replace(state, diff_digest=digest, diff_size=size, diff=kept)
+    return kept_state, status.ignored_dirs
+
+
+def _cache_key(cwd: str, keep: bool, cap: int) -> tuple[_Repo, tuple[str, ...]] | None:
+    """The repository holding ``cwd`` and the cache key of its state; None when the
+    environment steers git in ways the signature does not follow."""
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_"))
+    if not all(name.startswith(_NEUTRAL_ENV) for name, _ in env):
+        return None
+    try:
+        repo = _find_repo(cwd)
+    except OSError:
+        return None
+    if repo is None or _PLANS.get(repo.top, True) is None:
+        return None
+    flat = [item for pair in env for item in pair]
+    return repo, (repo.top, str(keep), str(cap), os.environ.get("PATH", ""), *flat)
 
 
 def read_git_state(cwd: str, *, keep_diff: bool, max_diff_bytes: int) -> GitState | None:
     """Git state of the work tree holding ``cwd``; None outside one, without git, or on
     timeout. The diff against the current commit is digested; its bytes are kept when
-    ``keep_diff`` and at most ``max_diff_bytes`` long.
+    ``keep_diff`` and at most ``max_diff_bytes`` long. Served from the cache while the
+    repository's signature (see the module docstring) is unchanged.
     """
+    cached = _cache_key(cwd, keep_diff, max_diff_bytes)
+    signature = plan = None
+    if cached is not None:
+        repo, key = cached
+        plan = _PLANS.get(repo.top)
+        try:
+            signature = _signature(repo, plan) if plan is not None else None
+        except _Uncacheable:
+            _PLANS[repo.top] = None
+            cached = None
+        hit = _STATES.get(key)
+        if signature is not None and hit is not None and hit[0] == signature:
+            return hit[1]
     deadline = time.monotonic() + GIT_TIMEOUT_S
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -301,7 +532,18 @@ def read_git_state(cwd: str, *, keep_diff: bool, max_diff_bytes: int) -> GitStat
         return procs[-1]
 
     try:
-        return _read(spawn, cwd, keep_diff, max_diff_bytes, deadline)
+        result = _read(spawn, cwd, keep_diff, max_diff_bytes, deadline)
+        if result is None:
+            return None
+        state, ignored_dirs = result
+        if cached is not None:
+            plan_now = _make_plan(cached[0], ignored_dirs, spawn, deadline)
+            if signature is not None and plan_now == plan:
+                if len(_STATES) >= _CACHE_SIZE:
+                    _STATES.clear()
+                _STATES[cached[1]] = (signature, state)
+            _PLANS[cached[0].top] = plan_now
+        return state
     except OSError as exc:
         logger.debug("git unavailable: %s", exc)
         return None

@@ -59,13 +59,21 @@ def register(app: typer.Typer) -> None:
         params = parse_pairs(param, "--param", json_values=True)
         datasets = parse_pairs(data, "--data")
         tags = parse_pairs(tag, "--tag")
-        registry = state(ctx).registry()
-        with registry.run(model, seed=seed, context=RunContext(orchestrator="cli")) as run:
-            if params:
-                run.log_params(params)
-            for name, data_path in datasets.items():
-                run.log_dataset(name, data_path)
-            mv = run.register_model(path, version=version, bump=bump, tags=tags)
+        mv = (
+            state(ctx)
+            .registry()
+            .register(
+                model,
+                path,
+                context=RunContext(orchestrator="cli"),
+                params=params or None,
+                datasets=datasets,
+                seed=seed,
+                bump=bump,
+                version=version,
+                tags=tags,
+            )
+        )
         emit(
             ctx,
             json_flag,

@@ -124,6 +124,41 @@ class Registry:
             store_diff=store_diff,
         )
 
+    def register(
+        self,
+        model: str,
+        path: str | os.PathLike[str],
+        *,
+        context: RunContext | None = None,
+        params: Any = None,
+        datasets: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        bump: str = "auto",
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        parent: str | ModelVersion | None = None,
+    ) -> ModelVersion:
+        """Register a model file or directory made elsewhere, in one call: a run that logs
+        ``params``, ``datasets`` (name -> path, URI or table) and ``metrics``, then
+        registers ``path`` with full capture."""
+        with self.run(model, seed=seed, context=context) as run:
+            if params is not None:
+                run.log_params(params)
+            for name, source in (datasets or {}).items():
+                run.log_dataset(name, source)
+            if metrics:
+                run.log_metrics(dict(metrics))
+            return run.register_model(
+                path,
+                bump=bump,
+                version=version,
+                tags=dict(tags or {}),
+                metadata=dict(metadata or {}),
+                parent=parent,
+            )
+
     def register_run(
         self,
         run: Run,

@@ -62,7 +62,7 @@ def _object_rows(
     if created_since is not None:
         query = query.join(v, v.c.id == o.c.version_id).where(v.c.created_at >= created_since)
     query = query.order_by(o.c.version_id).execution_options(yield_per=BATCH)
-    return iter(conn.execute(query))  # type: ignore[arg-type]
+    return iter(conn.execute(query))
 
 
 def iter_version_rows(
