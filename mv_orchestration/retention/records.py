@@ -56,9 +56,7 @@ def _object_rows(
 ) -> Iterator[tuple[int, str, int | None, str]]:
     """``(version_id, digest, size, kind)`` in version id order."""
     o, v = schema.version_objects, schema.versions
-    query = select(o.c.version_id, o.c.digest, o.c.size, o.c.kind).where(
-        o.c.version_id > after_id
-    )
+    query = select(o.c.version_id, o.c.digest, o.c.size, o.c.kind).where(o.c.version_id > after_id)
     if created_since is not None:
         query = query.join(v, v.c.id == o.c.version_id).where(v.c.created_at >= created_since)
     query = query.order_by(o.c.version_id).execution_options(yield_per=BATCH)
@@ -92,9 +90,7 @@ def iter_version_rows(
     ]
     query = select(*columns)
     if verify:
-        query = query.add_columns(r.c.record_id, r.c.body).join(
-            r, r.c.record_id == v.c.record_id
-        )
+        query = query.add_columns(r.c.record_id, r.c.body).join(r, r.c.record_id == v.c.record_id)
     query = query.where(v.c.id > after_id).order_by(v.c.id)
     if created_since is not None:
         query = query.where(v.c.created_at >= created_since)
