@@ -77,8 +77,8 @@ class Run:
         from mv_orchestration.lineage.run_hooks import run_started
 
         allowlist = self._env_allowlist
-        if allowlist is None:
-            allowlist = list(self.registry.settings.env_allowlist)
+        if allowlist is None:  # MVO_ENV_ALLOWLIST when set, else capture's default allowlist
+            allowlist = list(self.registry.settings.env_allowlist) or None
         self._capture = capture_run(
             seed=self._seed,
             context=self._context,
