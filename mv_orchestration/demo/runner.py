@@ -27,6 +27,11 @@ ORCHESTRATORS = {
     "prefect": "prefect_blocks.demo",
     "dagster": "dagster_resources.demo",
 }
+PIPELINE_KIND = {
+    "airflow": "an Airflow DAG",
+    "prefect": "a Prefect flow",
+    "dagster": "Dagster assets",
+}
 RESULT_PREFIX = "MVO_DEMO_RESULT "
 MODEL = "digits"
 
@@ -64,7 +69,7 @@ def run_demo(
 
     results = []
     for number, (name, module) in enumerate(ORCHESTRATORS.items(), start=1):
-        say(f"\n[bold cyan]Step {number}: train {MODEL} as a {name} pipeline[/bold cyan]")
+        say(f"\n[bold cyan]Step {number}: train {MODEL} as {PIPELINE_KIND[name]}[/bold cyan]")
         python = pythons.get(name, sys.executable)
         results.append(_run_pipeline(name, module, python, root / name, env, say))
         say(f"  -> {name} registered {MODEL}@{results[-1].version}")
