@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -75,28 +75,44 @@ def append_event(
     actor: str | None,
 ) -> int:
     """Append one event inside the caller's transaction; return its sequence number."""
+    return append_events(conn, [(action, subject, payload)], actor)
+
+
+def append_events(
+    conn: Connection,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    actor: str | None,
+) -> int:
+    """Append ``(action, subject, payload)`` events, chained in order, in one insert inside
+    the caller's transaction; return the last sequence number (0 when there are none)."""
+    if not events:
+        return 0
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK, {"key": _PG_AUDIT_LOCK})
     last = conn.execute(_LAST).first()
-    seq = last.seq + 1 if last else 1
+    seq = last.seq if last else 0
     prev = last.digest if last else None
     at = iso_utc(utcnow())
     who = actor or default_actor()
-    payload_json = canonical_json(dict(payload))
-    digest = event_digest(prev, seq, at, who, action, subject, json.loads(payload_json))
-    conn.execute(
-        _INSERT,
-        {
-            "seq": seq,
-            "at": at,
-            "actor": who,
-            "action": action,
-            "subject": subject,
-            "payload": payload_json.decode("utf-8"),
-            "prev_digest": prev,
-            "digest": digest,
-        },
-    )
+    rows = []
+    for action, subject, payload in events:
+        seq += 1
+        payload_json = canonical_json(dict(payload))
+        digest = event_digest(prev, seq, at, who, action, subject, json.loads(payload_json))
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": who,
+                "action": action,
+                "subject": subject,
+                "payload": payload_json.decode("utf-8"),
+                "prev_digest": prev,
+                "digest": digest,
+            }
+        )
+        prev = digest
+    conn.execute(_INSERT, rows)
     return seq
 
 

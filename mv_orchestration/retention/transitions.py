@@ -5,23 +5,19 @@
 (model rows locked on PostgreSQL; SQLite holds the write lock) it re-reads each version's
 status and the registry's protected set, changes only unprotected versions in the
 preceding status, and appends one ``version.tombstone`` / ``version.purge`` audit event
-per changed version, chained exactly like :func:`mv_orchestration.registry.audit.append_event`
-(the registry's ``verify_chain`` recomputes every digest).
+per changed version through :func:`mv_orchestration.registry.audit.append_events`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.registry import schema
-from mv_orchestration.registry.audit import append_event, default_actor
-from mv_orchestration.registry.clock import iso_utc, utcnow
+from mv_orchestration.registry.audit import append_events
 from mv_orchestration.registry.lifecycle import TRANSITIONS, protected_ids
 
 CHANGED = "changed"
@@ -51,58 +47,6 @@ def _lock_models(conn: Connection, model_ids: set[int]) -> bool:
     query = select(m.c.id).where(m.c.id.in_(sorted(model_ids))).order_by(m.c.id)
     conn.execute(query.with_for_update()).all()
     return True
-
-
-def _canonical_text(value: dict[str, Any]) -> str:
-    """Canonical JSON of a value made only of strings, integers, None and such dicts: for
-    those, ``json.dumps`` with canonical settings gives exactly ``canonical_json``'s bytes
-    (no per-value normalisation pass needed)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _append_events(
-    conn: Connection, events: list[tuple[str, str, dict[str, Any]]], actor: str | None
-) -> None:
-    """Append ``(action, subject, payload)`` events; the first through the registry (which
-    takes the audit lock on PostgreSQL), the rest chained onto it in one insert with the
-    same digest formula as :func:`mv_orchestration.registry.audit.event_digest`."""
-    if not events:
-        return
-    first, rest = events[0], events[1:]
-    seq = append_event(conn, *first, actor)
-    if not rest:
-        return
-    table = schema.audit_events
-    prev = conn.execute(select(table.c.digest).where(table.c.seq == seq)).scalar_one()
-    who = actor or default_actor()
-    at = iso_utc(utcnow())
-    rows = []
-    for action, subject, payload in rest:
-        seq += 1
-        body = {
-            "prev": prev,
-            "seq": seq,
-            "at": at,
-            "actor": who,
-            "action": action,
-            "subject": subject,
-            "payload": payload,
-        }
-        digest = digest_bytes(_canonical_text(body).encode("utf-8"))
-        rows.append(
-            {
-                "seq": seq,
-                "at": at,
-                "actor": who,
-                "action": action,
-                "subject": subject,
-                "payload": _canonical_text(payload),
-                "prev_digest": prev,
-                "digest": digest,
-            }
-        )
-        prev = digest
-    conn.execute(table.insert(), rows)
 
 
 def advance_many(
@@ -161,5 +105,5 @@ def advance_many(
             ),
             updates,
         )
-        _append_events(conn, events, actor)
+        append_events(conn, events, actor)
     return outcomes
