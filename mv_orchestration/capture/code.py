@@ -8,6 +8,7 @@ The stored copy of the diff is redacted; ``diff_digest`` is the digest of the re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -16,10 +17,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from mv_orchestration._version import __version__
 from mv_orchestration.capture._git import GitState, read_git_state
+from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.capture.redact import redact_text, strip_url_credentials
 from mv_orchestration.hashing.digest import digest_bytes
 
@@ -28,10 +28,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_DIFF_BYTES = 10 * 1024 * 1024
 
 
-class CodeInfo(BaseModel):
+@dataclass(frozen=True)
+class CodeInfo(JsonForm):
     """Git state and source digests of a run's code."""
-
-    model_config = ConfigDict(frozen=True)
 
     commit: str | None = None
     branch: str | None = None
@@ -178,5 +177,5 @@ def capture_code(
     state = read_git_state(folder, keep_diff=store_diff, max_diff_bytes=max_diff_bytes)
     info, diff = _git_info(state)
     if code_of is not None:
-        info = info.model_copy(update=_source_info(code_of))
+        info = dataclasses.replace(info, **_source_info(code_of))
     return CodeCapture(info=info, diff=diff)

@@ -16,10 +16,10 @@ import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.capture.redact import redact_text, strip_url_credentials
 from mv_orchestration.hashing.digest import digest_bytes
 
@@ -28,10 +28,9 @@ _IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _METADATA_FILES = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
 
 
-class Distribution(BaseModel):
+@dataclass(frozen=True)
+class Distribution(JsonForm):
     """One installed distribution; ``url``/``vcs``/``commit`` come from direct_url.json."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     version: str
@@ -41,29 +40,26 @@ class Distribution(BaseModel):
     commit: str | None = None
 
 
-class CondaEnvironment(BaseModel):
+@dataclass(frozen=True)
+class CondaEnvironment(JsonForm):
     """The active conda environment."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str | None
     prefix: str
 
 
-class ContainerInfo(BaseModel):
+@dataclass(frozen=True)
+class ContainerInfo(JsonForm):
     """What the container runtime exposes about the image the run is in."""
-
-    model_config = ConfigDict(frozen=True)
 
     runtime: str
     image: str | None = None
     image_digest: str | None = None
 
 
-class EnvironmentInfo(BaseModel):
+@dataclass(frozen=True)
+class EnvironmentInfo(JsonForm):
     """Interpreter, OS, packages, conda, container, timezone and locale of a run."""
-
-    model_config = ConfigDict(frozen=True)
 
     python_version: str
     python_implementation: str

@@ -13,17 +13,17 @@ import os
 import platform
 import sys
 import threading
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from mv_orchestration.capture.jsonform import JsonForm
 
 logger = logging.getLogger(__name__)
 
 
-class GPUInfo(BaseModel):
+@dataclass(frozen=True)
+class GPUInfo(JsonForm):
     """One GPU as NVML reports it."""
-
-    model_config = ConfigDict(frozen=True)
 
     index: int
     name: str
@@ -32,24 +32,22 @@ class GPUInfo(BaseModel):
     compute_capability: str | None = None
 
 
-class TorchAccelerators(BaseModel):
+@dataclass(frozen=True)
+class TorchAccelerators(JsonForm):
     """What the already imported torch sees."""
-
-    model_config = ConfigDict(frozen=True)
 
     torch_version: str
     cuda_available: bool
     cuda_version: str | None = None
     cudnn_version: int | None = None
     device_count: int = 0
-    device_names: list[str] = []
+    device_names: list[str] = field(default_factory=list)
     mps_available: bool = False
 
 
-class HardwareInfo(BaseModel):
+@dataclass(frozen=True)
+class HardwareInfo(JsonForm):
     """CPU, memory, GPUs and accelerators of the machine a run is on."""
-
-    model_config = ConfigDict(frozen=True)
 
     cpu_model: str | None
     cpu_physical_cores: int | None
@@ -234,7 +232,7 @@ def capture_hardware() -> HardwareInfo:
     with _LOCK:
         info = _base()
         if key[0]:
-            info = info.model_copy(update={"torch": _torch()})
+            info = replace(info, torch=_torch())
         _WITH_TORCH[key] = info
     return info
 

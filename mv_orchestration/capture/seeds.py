@@ -25,11 +25,11 @@ import random
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.errors import ValidationError
 from mv_orchestration.hashing.digest import digest_bytes
 
@@ -40,7 +40,8 @@ FRAMEWORKS = ("numpy", "torch", "tensorflow")
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
 
-class SeedState(BaseModel):
+@dataclass(frozen=True)
+class SeedState(JsonForm):
     """The seed of a run, which generators got it, and digests of their seeded states.
 
     ``state_digests`` depend only on the seed and the generators' implementations, so
@@ -48,8 +49,6 @@ class SeedState(BaseModel):
     differs shows a library whose seeding changed. Compare :func:`rng_state_digests`
     taken at the end of two runs to see whether they drew the same random numbers.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     seed: int
     seed_source: Literal["given", "os_entropy"]

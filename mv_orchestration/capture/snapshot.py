@@ -9,16 +9,15 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field
-
 from mv_orchestration.capture.code import DEFAULT_MAX_DIFF_BYTES, CodeInfo, capture_code
 from mv_orchestration.capture.environment import EnvironmentInfo, capture_environment
 from mv_orchestration.capture.hardware import HardwareInfo, capture_hardware
+from mv_orchestration.capture.jsonform import EXCLUDE, JsonForm
 from mv_orchestration.capture.redact import redact_argv, redact_env, redact_text
 from mv_orchestration.capture.run_context import RunContext
 from mv_orchestration.capture.seeds import SeedState, seed_everything
@@ -48,14 +47,13 @@ DEFAULT_ENV_ALLOWLIST: tuple[str, ...] = (
 )
 
 
-class RunCapture(BaseModel):
+@dataclass(frozen=True)
+class RunCapture(JsonForm):
     """Seeds, environment, hardware, code, run identity, env vars and argv of one run.
 
     ``diff`` (the redacted uncommitted diff, for the artifact store) is excluded from
-    serialisation; ``code.diff_digest`` identifies it.
+    its JSON form; ``code.diff_digest`` identifies it.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     seeds: SeedState
     environment: EnvironmentInfo
@@ -65,7 +63,7 @@ class RunCapture(BaseModel):
     env_vars: dict[str, str]
     argv: list[str]
     started_at: datetime
-    diff: bytes | None = Field(default=None, exclude=True, repr=False)
+    diff: bytes | None = field(default=None, repr=False, metadata=EXCLUDE)
 
 
 @lru_cache(maxsize=32)
@@ -92,18 +90,16 @@ def capture_env_vars(
 
 def _redact_context(context: RunContext | Mapping[str, Any]) -> RunContext:
     if not isinstance(context, RunContext):
-        try:
-            context = RunContext.model_validate(context)
-        except pydantic.ValidationError as exc:
-            raise ValidationError(f"invalid run context: {redact_text(str(exc))}") from None
+        context = RunContext.from_mapping(context)
     update: dict[str, Any] = {}
-    for name, value in context:
+    for name in (f.name for f in fields(context)):
+        value = getattr(context, name)
         if isinstance(value, str) and redact_text(value) != value:
             update[name] = redact_text(value)
     extra = redact_env(context.extra)
     if extra != context.extra:
         update["extra"] = extra
-    return context.model_copy(update=update) if update else context
+    return replace(context, **update) if update else context
 
 
 def capture_run(

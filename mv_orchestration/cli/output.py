@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.cli.state import state
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -18,9 +19,12 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 def to_jsonable(value: Any) -> Any:
-    """Turn pydantic models (and lists/dicts of them) into JSON-safe values."""
+    """Turn pydantic models and capture results (and lists/dicts of them) into JSON-safe
+    values."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
+    if isinstance(value, JsonForm):
+        return value.to_json()
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

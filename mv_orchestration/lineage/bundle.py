@@ -132,9 +132,7 @@ def bundle_from_record(record: VersionRecord) -> Bundle:
             implementation=str(environment.get("python_implementation", "")),
             platform=environment.get("platform"),
         ),
-        distributions=[
-            Distribution.model_validate(d) for d in environment.get("distributions") or []
-        ],
+        distributions=[Distribution(**d) for d in environment.get("distributions") or []],
         code=CodeState(
             commit=code.get("commit"),
             branch=code.get("branch"),

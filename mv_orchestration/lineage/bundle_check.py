@@ -144,14 +144,14 @@ def check_packages(
         expected, actual = want.get(name), have.get(name)
         if actual is None:
             assert expected is not None
-            text = describe_distribution(expected.model_dump())
+            text = describe_distribution(expected.to_json())
             out.append(_difference("package", name, text, None, f"expected {text}, not installed"))
         elif expected is None:
-            text = describe_distribution(actual.model_dump())
+            text = describe_distribution(actual.to_json())
             out.append(_difference("package", name, None, text, f"not in the lock, found {text}"))
         elif expected.version != actual.version or expected.commit != actual.commit:
-            old = describe_distribution(expected.model_dump())
-            new = describe_distribution(actual.model_dump())
+            old = describe_distribution(expected.to_json())
+            new = describe_distribution(actual.to_json())
             out.append(_difference("package", name, old, new, f"expected {old}, found {new}"))
     return out
 

@@ -594,8 +594,10 @@ def _check_reason(reason: str | None) -> str | None:
 def _context_dict(context: Any) -> dict[str, Any] | None:
     if context is None:
         return None
-    if hasattr(context, "model_dump"):
-        return dict(context.model_dump(mode="json"))
+    from mv_orchestration.capture import RunContext
+
+    if isinstance(context, RunContext):
+        return context.to_json()
     if isinstance(context, Mapping):
         from mv_orchestration.canonical import canonical_json, normalise
 

@@ -117,7 +117,7 @@ class Run:
     def capture_json(self) -> dict[str, Any]:
         """The capture in normalised JSON form (computed once per run)."""
         if self._capture_json is None:
-            self._capture_json = normalise(self.capture.model_dump(mode="json"))
+            self._capture_json = normalise(self.capture.to_json())
         return self._capture_json
 
     @property

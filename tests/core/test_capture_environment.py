@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,10 @@ def test_packages_digest_tracks_versions_and_commits() -> None:
     a = environment.Distribution(name="a", version="1")
     b = environment.Distribution(name="b", version="2")
     assert packages_digest([a, b]) == packages_digest([b, a])
-    assert packages_digest([a, b]) != packages_digest([a, b.model_copy(update={"version": "3"})])
-    vcs = b.model_copy(update={"vcs": "git", "commit": "1" * 40})
+    assert packages_digest([a, b]) != packages_digest([a, replace(b, version="3")])
+    vcs = replace(b, vcs="git", commit="1" * 40)
     assert packages_digest([a, b]) != packages_digest([a, vcs])
-    local = b.model_copy(update={"url": "file:///somewhere/else", "editable": True})
+    local = replace(b, url="file:///somewhere/else", editable=True)
     assert packages_digest([a, b]) == packages_digest([a, local])
 
 
@@ -135,7 +136,7 @@ def test_interpreter_and_os_fields() -> None:
     assert info.machine == platform.machine()
     assert info.platform.startswith(f"{platform.system()}-{platform.release()}")
     assert info.encoding
-    json.dumps(info.model_dump(mode="json"))
+    json.dumps(info.to_json())
 
 
 def test_conda_container_timezone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch, as_bytes: bool) -> N
     assert info.gpus[0].compute_capability == "9.0"
     assert [g.index for g in info.gpus] == [0, 1]
     assert calls == ["init", "shutdown"]
-    assert info.model_dump(mode="json")["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    assert info.to_json()["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
 
 
 def test_older_nvml_without_v2_call(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ if __name__ == "__main__":
     digest = blake3(pickle.dumps(train(), protocol=5)).hexdigest()
     capture_run(seed=int(os.environ["SEED"]) + 1, context=context, code_of=train)
     other = blake3(pickle.dumps(train(), protocol=5)).hexdigest()
-    dump = capture.model_dump(mode="json")
+    dump = capture.to_json()
     print(json.dumps({"model": digest, "other_seed_model": other, "capture": dump}))
 """
 

@@ -4,6 +4,7 @@ lineage edges, queries, integrity checks and artifact loading."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,12 +101,12 @@ def test_identical_content_returns_the_existing_version(registry: Registry, tmp_
 
 def test_idempotency_key_returns_the_existing_version(registry: Registry, tmp_path: Path) -> None:
     context = RunContext(orchestrator="airflow", pipeline="dag", run_id="r1", task_id="t")
-    retry = context.model_copy(update={"try_number": 2})
+    retry = replace(context, try_number=2)
     first = register(registry, "churn", tmp_path, "a", context=context)
     second = register(registry, "churn", tmp_path, "b", context=retry)
     assert first.created and not second.created
     assert second.record_id == first.record_id
-    other_task = context.model_copy(update={"task_id": "t2"})
+    other_task = replace(context, task_id="t2")
     third = register(registry, "churn", tmp_path, "c", context=other_task)
     assert third.created and third.version == "1.1.0"
     assert registry.record(first.ref).capture["context"]["run_id"] == "r1"

@@ -13,7 +13,7 @@ PARTS = dg.StaticPartitionsDefinition(["2024-01", "2024-02"])
 
 @dg.asset(code_version="3", partitions_def=PARTS)
 def identity(context: dg.AssetExecutionContext, mv_registry: ModelRegistryResource) -> dict:
-    return mv_registry.run_context(context).model_dump(mode="json")
+    return mv_registry.run_context(context).to_json()
 
 
 def test_run_context_carries_dagster_identity(resources, instance) -> None:
