@@ -12,6 +12,9 @@ the exclude and attributes files) and of every folder and file of the work tree 
 ``.git`` and the ignored folders ``git status --ignored=matching`` listed (an ignored
 folder holding a tracked file is not listed as one). The signature is taken *before*
 git runs, so a change made while git runs leaves a stale signature, never a stale state.
+On a local Linux file system an inotify watch (see ``_treewatch``) is armed on every
+folder before it is listed; while the kernel reports no change, the work tree's stamps
+of the last walk are reused instead of stat-ing every file again.
 
 Guarantee: a cached state is returned only while every stamp equals the one taken before
 the git run it came from, and a state is cached only when every stamp was then older
@@ -34,11 +37,13 @@ import os
 import re
 import selectors
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mv_orchestration.capture._treewatch import TreeWatch, open_watch
 from mv_orchestration.capture.redact import redact_text
 from mv_orchestration.hashing.digest import DEFAULT_ALGO, format_digest, new_hasher
 
@@ -323,7 +328,7 @@ _NEUTRAL_ENV = (
 )
 
 Stamp = tuple[int, int, int, int, int] | None
-Signature = tuple[str | None, dict[str, Stamp]]
+Signature = tuple[str | None, dict[str, Stamp], dict[str, Stamp]]  # HEAD, git files, tree
 
 
 @dataclass(frozen=True)
@@ -334,8 +339,20 @@ class _Plan:
     pruned: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Tree:
+    """The stamps of one walk of a work tree, and the watch armed before it."""
+
+    pruned: frozenset[str]
+    stamps: dict[str, Stamp]
+    settled_after_ns: int
+    watch: TreeWatch
+
+
 _PLANS: dict[str, _Plan | None] = {}  # by top folder; None: this repository is not cached
 _STATES: dict[tuple[str, ...], tuple[Signature, GitState]] = {}
+_TREES: dict[str, _Tree] = {}  # by top folder, on file systems inotify can watch
+_TREES_LOCK = threading.Lock()
 
 
 def _stamp_of(st: os.stat_result) -> Stamp:
@@ -349,27 +366,35 @@ def _stamp(path: str) -> Stamp:
         return None
 
 
-def _settled(stamp: Stamp, now_ns: int) -> bool:
-    """True when a later change of the file must give it another stamp."""
-    if stamp is None:
-        return True
-    times = stamp[3:]
-    coarse = all(t % 1_000_000_000 == 0 for t in times)
-    return max(times) < now_ns - (_COARSE_RACY_NS if coarse else _RACY_NS)
+def _settled_after(stamps: dict[str, Stamp]) -> int:
+    """The time after which a later change of any of these files must change its stamp."""
+    latest = 0
+    for stamp in stamps.values():
+        if stamp is not None:
+            coarse = stamp[3] % 1_000_000_000 == 0 and stamp[4] % 1_000_000_000 == 0
+            newest = max(stamp[3], stamp[4]) + (_COARSE_RACY_NS if coarse else _RACY_NS)
+            latest = max(latest, newest)
+    return latest
 
 
 class _Uncacheable(Exception):
     """The work tree is too big for the stat walk, or holds another repository."""
 
 
-def _walk(top: str, pruned: frozenset[str], stamps: dict[str, Stamp]) -> None:
-    """Stamp every folder and file of the work tree outside ``.git`` and ignored folders."""
+def _walk(
+    top: str, pruned: frozenset[str], stamps: dict[str, Stamp], watch: TreeWatch | None
+) -> None:
+    """Stamp every folder and file of the work tree outside ``.git`` and ignored folders,
+    arming ``watch`` on each folder before listing it."""
     stamps[top] = _stamp(top)
     folders = [""]
     while folders:
         rel = folders.pop()
+        folder = os.path.join(top, rel)
+        if watch is not None:
+            watch.add(folder)
         try:
-            entries = list(os.scandir(os.path.join(top, rel)))
+            entries = list(os.scandir(folder))
         except OSError:
             continue  # gone or unreadable: its stamp in the parent says so
         for entry in entries:
@@ -393,6 +418,32 @@ def _walk(top: str, pruned: frozenset[str], stamps: dict[str, Stamp]) -> None:
                 raise _Uncacheable
 
 
+def _tree(top: str, pruned: frozenset[str]) -> tuple[dict[str, Stamp], int]:
+    """The work tree's stamps and when they are settled: those of the last walk while its
+    watch reports no change, else a new walk (watched where the file system allows)."""
+    with _TREES_LOCK:
+        tree = _TREES.pop(top, None)
+        if tree is not None:
+            if tree.pruned == pruned and not tree.watch.changed():
+                _TREES[top] = tree
+                return tree.stamps, tree.settled_after_ns
+            tree.watch.close()
+        watch = open_watch(top)
+        stamps: dict[str, Stamp] = {}
+        try:
+            _walk(top, pruned, stamps, watch)
+        except BaseException:
+            if watch is not None:
+                watch.close()
+            raise
+        settled_after = _settled_after(stamps)
+        if watch is not None and watch.complete:
+            _TREES[top] = _Tree(pruned, stamps, settled_after, watch)
+        elif watch is not None:
+            watch.close()
+        return stamps, settled_after
+
+
 def _signature(repo: _Repo, plan: _Plan) -> Signature | None:
     """Stamps of everything ``git status`` reads; None when one is too recent to trust."""
     now_ns = time.time_ns()
@@ -407,10 +458,20 @@ def _signature(repo: _Repo, plan: _Plan) -> Signature | None:
         for base in (repo.gitdir, repo.common):
             path = os.path.join(base, ref)
             stamps[path] = _stamp(path)
-    _walk(repo.top, plan.pruned, stamps)
-    if not all(_settled(stamp, now_ns) for stamp in stamps.values()):
+    tree, tree_settled_after = _tree(repo.top, plan.pruned)
+    if max(tree_settled_after, _settled_after(stamps)) >= now_ns:
         return None
-    return head, stamps
+    return head, stamps, tree
+
+
+def clear_cache() -> None:
+    """Forget every cached state, plan and watch (for tests and long-lived workers)."""
+    with _TREES_LOCK:
+        for tree in _TREES.values():
+            tree.watch.close()
+        _TREES.clear()
+        _PLANS.clear()
+        _STATES.clear()
 
 
 def _make_plan(repo: _Repo, ignored_dirs: list[str], spawn: Spawn, deadline: float) -> _Plan | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mv_orchestration.capture import _git
+from mv_orchestration.capture import _git, _treewatch
 from mv_orchestration.capture._git import GitState, read_git_state
 
 
@@ -22,14 +22,22 @@ class Spawns:
         self.count = 0
 
 
-@pytest.fixture(autouse=True)
-def spawns(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Spawns]:
+@pytest.fixture(autouse=True, params=["inotify", "stat walk"])
+def spawns(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Spawns]:
+    """Every test runs with the kernel's change notification and with the stat walk alone."""
     config = tmp_path / "gitconfig"
     config.write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    _git._PLANS.clear()
-    _git._STATES.clear()
+    if request.param == "stat walk":
+        monkeypatch.setattr(_git, "open_watch", lambda top: None)
+    elif (probe := _treewatch.open_watch(str(tmp_path))) is None:
+        pytest.skip("inotify cannot watch this file system")
+    else:
+        probe.close()
+    _git.clear_cache()
     counter = Spawns()
     real = subprocess.Popen
 
@@ -40,8 +48,7 @@ def spawns(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Spawns]:
 
     monkeypatch.setattr(subprocess, "Popen", counting)
     yield counter
-    _git._PLANS.clear()
-    _git._STATES.clear()
+    _git.clear_cache()
 
 
 def git(repo: Path, *args: str) -> None:
@@ -176,3 +183,50 @@ def test_nested_repository_turns_the_cache_off(tmp_path: Path, spawns: Spawns) -
         before = spawns.count
         assert read_git_state(str(repo), keep_diff=False, max_diff_bytes=0) == outer
         assert spawns.count > before
+
+
+def watching(request: pytest.FixtureRequest) -> bool:
+    return bool(request.node.callspec.params["spawns"] == "inotify")
+
+
+def test_a_quiet_watch_spares_the_walk(
+    tmp_path: Path, spawns: Spawns, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    warm(repo, spawns)
+    walks: list[str] = []
+    real = _git._walk
+
+    def counted(top: str, *rest: Any) -> None:
+        walks.append(top)
+        real(top, *rest)
+
+    monkeypatch.setattr(_git, "_walk", counted)
+    assert state(repo) == state(repo)
+    expected = 0 if watching(request) else 2
+    assert len(walks) == expected
+    (repo / "pkg" / "train.py").write_text("LR = 0.3\n")
+    found = state(repo)
+    assert found is not None and found.dirty
+    assert len(walks) == expected + 1
+
+
+def test_a_forked_child_never_drains_its_parents_watch(tmp_path: Path, spawns: Spawns) -> None:
+    repo = make_repo(tmp_path / "repo")
+    warm(repo, spawns)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child edits, captures, and reports whether it saw its own edit
+        code = 1
+        try:
+            (repo / "pkg" / "train.py").write_text("LR = 0.5\n")
+            found = state(repo)
+            code = 0 if found is not None and found.dirty else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    os.close(read_end)
+    os.close(write_end)
+    assert os.waitstatus_to_exitcode(status) == 0
+    found = state(repo)
+    assert found is not None and found.dirty and found.diff and b"+LR = 0.5" in found.diff
