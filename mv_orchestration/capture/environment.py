@@ -272,7 +272,9 @@ def _build() -> EnvironmentInfo:
     )
 
 
-def _cache_key() -> tuple[object, ...]:
+def sys_path_stamp() -> tuple[object, ...]:
+    """Changes when ``sys.path`` or the content of one of its folders changes (a package
+    installed or removed)."""
     key: list[object] = []
     for entry in sys.path:
         try:
@@ -288,7 +290,7 @@ _CACHE: dict[str, tuple[tuple[object, ...], EnvironmentInfo]] = {}
 
 def capture_environment() -> EnvironmentInfo:
     """The environment of this process, cached until ``sys.path`` or its folders change."""
-    key = _cache_key()
+    key = sys_path_stamp()
     cached = _CACHE.get("env")
     if cached is not None and cached[0] == key:
         return cached[1]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
+from mv_orchestration.capture.environment import sys_path_stamp
 from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.errors import ValidationError
 from mv_orchestration.hashing.digest import digest_bytes
@@ -182,11 +183,20 @@ _LOCK = threading.RLock()
 _HOOK = _SeedOnImport()
 
 
-def _installed(name: str) -> bool:
+_INSTALLED: dict[str, tuple[tuple[object, ...], bool]] = {}
+
+
+def _installed(name: str, stamp: tuple[object, ...]) -> bool:
+    """Whether ``name`` can be imported (cached while ``sys.path``'s ``stamp`` holds)."""
+    cached = _INSTALLED.get(name)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     try:
-        return importlib.util.find_spec(name) is not None
+        found = importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
-        return False
+        found = False
+    _INSTALLED[name] = (stamp, found)
+    return found
 
 
 def _defer(names: list[str], seed: int) -> None:
@@ -232,10 +242,11 @@ def seed_everything(seed: int | None = None) -> SeedState:
         seeded = ["python"]
         switches: dict[str, str | bool | None] = {}
         deferred = []
+        stamp = sys_path_stamp()
         for name in FRAMEWORKS:
             module = sys.modules.get(name)
             if module is None:
-                if _installed(name):
+                if _installed(name, stamp):
                     deferred.append(name)
                 continue
             done, set_switches = _seed_framework(name, module, seed)
