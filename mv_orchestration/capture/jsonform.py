@@ -22,7 +22,7 @@ class JsonForm:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types: nested results as objects, datetimes as ISO 8601 text."""
-        return {name: to_json(getattr(self, name)) for name in _json_fields(type(self))}
+        return {name: to_json(getattr(self, name)) for name in json_fields(type(self))}
 
 
 def to_json(value: Any) -> Any:
@@ -47,7 +47,8 @@ def iso_datetime(moment: datetime) -> str:
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _json_fields(cls: type) -> tuple[str, ...]:
+def json_fields(cls: type) -> tuple[str, ...]:
+    """The names of a capture dataclass's fields that its JSON form holds, in order."""
     names = _FIELDS.get(cls)
     if names is None:
         fields = dataclasses.fields(cls)

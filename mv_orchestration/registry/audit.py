@@ -20,19 +20,23 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from mv_orchestration.canonical import canonical_json
+from mv_orchestration.canonical import canonical_json, normalise
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import iso_utc, utcnow
+from mv_orchestration.registry.prepared import Prepared
 
 _PG_AUDIT_LOCK = 0x6D766F5F61756469  # "mvo_audi"
 _PAGE = 1000
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_LAST = (
+_LAST = Prepared(
     select(schema.audit_events.c.seq, schema.audit_events.c.digest)
     .order_by(schema.audit_events.c.seq.desc())
     .limit(1)
 )
-_INSERT = schema.audit_events.insert()
+_INSERT = Prepared(
+    schema.audit_events.insert(),
+    ("seq", "at", "actor", "action", "subject", "payload", "prev_digest", "digest"),
+)
 
 
 def default_actor() -> str:
@@ -89,16 +93,15 @@ def append_events(
         return 0
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK, {"key": _PG_AUDIT_LOCK})
-    last = conn.execute(_LAST).first()
-    seq = last.seq if last else 0
-    prev = last.digest if last else None
+    seq, prev = _LAST.first(conn, {}) or (0, None)
     at = iso_utc(utcnow())
     who = actor or default_actor()
     rows = []
     for action, subject, payload in events:
         seq += 1
-        payload_json = canonical_json(dict(payload))
-        digest = event_digest(prev, seq, at, who, action, subject, json.loads(payload_json))
+        value = normalise(dict(payload))
+        payload_json = canonical_json(value)
+        digest = event_digest(prev, seq, at, who, action, subject, value)
         rows.append(
             {
                 "seq": seq,
@@ -112,7 +115,7 @@ def append_events(
             }
         )
         prev = digest
-    conn.execute(_INSERT, rows)
+    _INSERT.many(conn, rows)
     return seq
 
 

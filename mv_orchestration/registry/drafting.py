@@ -73,7 +73,7 @@ def draft_for_run(
         features_digest=value_digest(run.features),
     )
     diff = capture.diff
-    code = run.capture_json.get("code") or {}
+    code = capture.code.to_json()
     placeholder = VersionRecord(
         model=run.model,
         version="0.0.0",

@@ -8,17 +8,22 @@ model trained twice by different runs has the same content digest but different 
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mv_orchestration.canonical import canonical_json, normalise
+from mv_orchestration.capture.jsonform import json_fields, to_json
 from mv_orchestration.errors import UnsupportedValueError
 from mv_orchestration.hashing.dataset import DatasetRef
 from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.hashing.manifest import Manifest
+
+if TYPE_CHECKING:
+    from mv_orchestration.capture import RunCapture
 
 SCHEMA_VERSION = 1
 BumpKind = Literal["initial", "explicit", "major", "minor", "patch"]
@@ -77,7 +82,18 @@ class VersionRecord(BaseModel):
 
 RUN_FIELDS = ("schema_version", "model", "version", "created_at", "bump")
 _DATETIME = TypeAdapter(datetime)
-_CAPTURE_SLOT = "\u0000mvo:capture\u0000"
+_SLOT_MARK = "\u0000mvo:"
+_ENCODED_MARK = b"\\u0000mvo:"  # _SLOT_MARK as canonical JSON writes it
+
+
+def _slot(key: str) -> str:
+    """The placeholder :func:`encode_spliced` encodes in place of part ``key``."""
+    return f"{_SLOT_MARK}{key}\u0000"
+
+
+_CAPTURE_SLOT = _slot("capture")
+_SHARED_PARTS = frozenset({"environment", "hardware"})
+_SHARED_BYTES: dict[str, tuple[object, bytes]] = {}
 
 
 def record_body(
@@ -103,14 +119,61 @@ def record_body(
         "version": version,
         "created_at": _DATETIME.dump_python(created_at, mode="json"),
         "bump": normalise(bump.model_dump(mode="json")),
-        "capture": _CAPTURE_SLOT,
     }
-    encoded = encode_normalised(document)
-    slot = b'"capture":' + encode_normalised(_CAPTURE_SLOT)
-    if encoded.count(slot) == 1:
-        return encoded.replace(slot, b'"capture":' + capture_json)
-    document["capture"] = json.loads(capture_json)
-    return encode_normalised(document)
+    return encode_spliced(document, {"capture": capture_json})
+
+
+def encode_spliced(document: dict[str, Any], parts: dict[str, bytes]) -> bytes:
+    """Canonical JSON bytes of ``document`` (normalised) with ``parts[key]`` (canonical
+    bytes) as the value of its top-level ``key``: equal to encoding the parsed parts in.
+
+    Each part is encoded as a placeholder string, then replaced by its bytes; when a
+    placeholder is not found exactly once (a value mimics it) or a part holds one, the
+    parts are parsed and the whole document encoded instead.
+    """
+    slots = {key: _slot(key) for key in parts}
+    encoded = encode_normalised({**document, **slots})
+    members = {key: _slot_member(key) for key in parts}
+    if all(encoded.count(member) == 1 for member in members.values()) and not any(
+        _ENCODED_MARK in value for value in parts.values()
+    ):
+        for key, value in parts.items():
+            encoded = encoded.replace(members[key], _member(key, value), 1)
+        return encoded
+    parsed = {key: json.loads(value) for key, value in parts.items()}
+    return encode_normalised({**document, **parsed})
+
+
+def _member(key: str, value: bytes) -> bytes:
+    return encode_normalised(key) + b":" + value
+
+
+@functools.cache
+def _slot_member(key: str) -> bytes:
+    return _member(key, encode_normalised(_slot(key)))
+
+
+def capture_bytes(capture: RunCapture) -> bytes:
+    """Canonical JSON of a run's capture. The parts a process shares between its runs
+    (environment, hardware: the same cached objects) are encoded once per object."""
+    document: dict[str, Any] = {}
+    parts: dict[str, bytes] = {}
+    for name in json_fields(type(capture)):
+        value = getattr(capture, name)
+        if name in _SHARED_PARTS:
+            parts[name] = _shared_part(name, value)
+        else:
+            document[name] = normalise(to_json(value))
+    return encode_spliced(document, parts)
+
+
+def _shared_part(name: str, part: object) -> bytes:
+    cached = _SHARED_BYTES.get(name)
+    if cached is not None and cached[0] is part:
+        return cached[1]
+    encoded = canonical_json(to_json(part))
+    _SHARED_BYTES[name] = (part, encoded)
+    return encoded
 
 
 def encode_normalised(value: Any) -> bytes:

@@ -4,12 +4,12 @@ Everything here runs inside one transaction on a :class:`Draft` that was validat
 whose bytes were uploaded before. In order: lock the model (PostgreSQL ``FOR UPDATE``;
 SQLite holds the write lock from ``BEGIN IMMEDIATE``), return the existing version for a
 known idempotency key or identical content, allocate the version, then insert the
-record, version, tag and parameter index rows, lineage edges and the audit event.
+record, version, tag and parameter index rows, lineage edges and the audit event. The
+statements of this path run on the DBAPI cursor (:class:`.prepared.Prepared`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,7 @@ from mv_orchestration.registry.audit import append_event
 from mv_orchestration.registry.bump import Fingerprint, Latest, next_version
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.entities import ModelVersion
+from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.registry.record import BumpInfo, record_body
 from mv_orchestration.registry.resolve import model_select
 from mv_orchestration.registry.semver import SemVer
@@ -58,24 +59,21 @@ _m, _v = schema.models, schema.versions
 _MODEL_ID = select(_m.c.id).where(_m.c.name == bindparam("name"))
 _MODEL_ID_LOCKED = _MODEL_ID.with_for_update()
 _INSERT_MODEL = _m.insert().returning(_m.c.id)
-_BY_KEY = model_select().where(
-    _v.c.model_id == bindparam("model_id"), _v.c.idempotency_key == bindparam("key")
-)
-_BY_PRECEDENCE = (
-    model_select()
-    .add_columns(_v.c.content_digest)
-    .where(_v.c.model_id == bindparam("model_id"), _v.c.sort_key == bindparam("sort_key"))
-)
-_BY_CONTENT = (
-    model_select()
-    .add_columns(_v.c.sort_key)
-    .where(
-        _v.c.model_id == bindparam("model_id"),
-        _v.c.content_digest == bindparam("content_digest"),
-        _v.c.status == "active",
+_IN_MODEL = _v.c.model_id == bindparam("model_id")
+_VERSION_ROW = model_select().where(_IN_MODEL, _v.c.id == bindparam("version_id"))
+_BY_KEY = Prepared(select(_v.c.id).where(_IN_MODEL, _v.c.idempotency_key == bindparam("key")))
+_BY_PRECEDENCE = Prepared(
+    select(_v.c.id, _v.c.version, _v.c.content_digest).where(
+        _IN_MODEL, _v.c.sort_key == bindparam("sort_key")
     )
 )
-_LATEST = (
+# No ORDER BY: it would turn SQLite's planner from the content index to a sort_key scan.
+_BY_CONTENT = Prepared(
+    select(_v.c.id, _v.c.sort_key).where(
+        _IN_MODEL, _v.c.content_digest == bindparam("content_digest"), _v.c.status == "active"
+    )
+)
+_LATEST = Prepared(
     select(
         _v.c.version,
         _v.c.signature_digest,
@@ -83,16 +81,37 @@ _LATEST = (
         _v.c.params_digest,
         _v.c.features_digest,
     )
-    .where(_v.c.model_id == bindparam("model_id"))
+    .where(_IN_MODEL)
     .order_by(_v.c.sort_key.desc())
     .limit(1)
 )
-_INSERT_RECORD = schema.records.insert()
-_INSERT_VERSION = _v.insert().returning(_v.c.id)
-_INSERT_TAGS = schema.version_tags.insert()
-_INSERT_PARAMS = schema.version_params.insert()
-_INSERT_EDGES = schema.lineage_edges.insert()
-_INSERT_OBJECTS = schema.version_objects.insert()
+_INSERT_RECORD = Prepared(schema.records.insert(), ("record_id", "body", "created_at"))
+_INSERT_VERSION = Prepared(
+    _v.insert().returning(_v.c.id),
+    (
+        "model_id",
+        "version",
+        "sort_key",
+        "record_id",
+        "content_digest",
+        "artifact_digest",
+        "params_digest",
+        "features_digest",
+        "datasets_digest",
+        "signature_digest",
+        "idempotency_key",
+        "created_at",
+        "status",
+    ),
+)
+_INSERT_TAGS = Prepared(schema.version_tags.insert(), ("version_id", "key", "value", "lookup"))
+_INSERT_PARAMS = Prepared(schema.version_params.insert(), ("lookup", "version_id"))
+_INSERT_EDGES = Prepared(
+    schema.lineage_edges.insert(), ("src_kind", "src", "relation", "dst_kind", "dst", "created_at")
+)
+_INSERT_OBJECTS = Prepared(
+    schema.version_objects.insert(), ("version_id", "digest", "size", "kind")
+)
 
 
 def lock_model(
@@ -123,8 +142,8 @@ def lock_model(
 
 def find_by_key(conn: Connection, model: str, model_id: int, key: str) -> Any:
     """The version registered with idempotency ``key``, or None."""
-    params = {"model_name": model, "model_id": model_id, "key": key}
-    return conn.execute(_BY_KEY, params).first()
+    found = _BY_KEY.first(conn, {"model_id": model_id, "key": key})
+    return None if found is None else _version_row(conn, model, model_id, found[0])
 
 
 def find_existing(conn: Connection, model_id: int, draft: Draft) -> Any:
@@ -135,35 +154,37 @@ def find_existing(conn: Connection, model_id: int, draft: Draft) -> Any:
         if row is not None:
             return row
     if draft.version is not None:
-        params = {
-            "model_name": draft.model,
-            "model_id": model_id,
-            "sort_key": draft.version.sort_key(),
-        }
-        row = conn.execute(_BY_PRECEDENCE, params).first()
-        if row is not None and row.content_digest != draft.content_digest:
+        params = {"model_id": model_id, "sort_key": draft.version.sort_key()}
+        found = _BY_PRECEDENCE.first(conn, params)
+        if found is None:
+            return None
+        version_id, version, content = found
+        if content != draft.content_digest:
             raise VersionExistsError(
-                f"{draft.model}@{row.version} already exists with different content"
+                f"{draft.model}@{version} already exists with different content"
             )
-        return row
-    params = {
-        "model_name": draft.model,
-        "model_id": model_id,
-        "content_digest": draft.content_digest,
-    }
-    same = conn.execute(_BY_CONTENT, params).all()
-    return max(same, key=lambda row: row.sort_key, default=None)
+        return _version_row(conn, draft.model, model_id, version_id)
+    params = {"model_id": model_id, "content_digest": draft.content_digest}
+    same = _BY_CONTENT.rows(conn, params)
+    if not same:
+        return None
+    version_id, _ = max(same, key=lambda row: bytes(row[1]))
+    return _version_row(conn, draft.model, model_id, version_id)
+
+
+def _version_row(conn: Connection, model: str, model_id: int, version_id: int) -> Any:
+    """The full version row (columns of ``resolve.model_select``) of a version id."""
+    params = {"model_name": model, "model_id": model_id, "version_id": version_id}
+    return conn.execute(_VERSION_ROW, params).one()
 
 
 def latest_version(conn: Connection, model_id: int) -> Latest | None:
     """The model's highest version (any status) and its fingerprint."""
-    row = conn.execute(_LATEST, {"model_id": model_id}).first()
+    row = _LATEST.first(conn, {"model_id": model_id})
     if row is None:
         return None
-    fingerprint = Fingerprint(
-        row.signature_digest, row.datasets_digest, row.params_digest, row.features_digest
-    )
-    return Latest(row.version, fingerprint)
+    version, signature, datasets, params, features = row
+    return Latest(version, Fingerprint(signature, datasets, params, features))
 
 
 def register(
@@ -216,11 +237,11 @@ def _insert(
     now: datetime,
 ) -> None:
     fp = draft.fingerprint
-    conn.execute(
-        _INSERT_RECORD, {"record_id": record_id, "body": body.decode("utf-8"), "created_at": now}
+    _INSERT_RECORD.rows(
+        conn, {"record_id": record_id, "body": body.decode("utf-8"), "created_at": now}
     )
-    version_id = conn.execute(
-        _INSERT_VERSION,
+    (version_id,) = _INSERT_VERSION.rows(
+        conn,
         {
             "model_id": model_id,
             "version": str(version),
@@ -236,10 +257,10 @@ def _insert(
             "created_at": now,
             "status": "active",
         },
-    ).scalar_one()
+    )[0]
     if draft.tags:
-        conn.execute(
-            _INSERT_TAGS,
+        _INSERT_TAGS.many(
+            conn,
             [
                 {"version_id": version_id, "key": k, "value": val, "lookup": tag_lookup(k, val)}
                 for k, val in draft.tags.items()
@@ -247,12 +268,12 @@ def _insert(
         )
     lookups = sorted({param_lookup(path, value) for path, value in flatten(draft.params)})
     if lookups:
-        conn.execute(
-            _INSERT_PARAMS, [{"lookup": lookup, "version_id": version_id} for lookup in lookups]
+        _INSERT_PARAMS.many(
+            conn, [{"lookup": lookup, "version_id": version_id} for lookup in lookups]
         )
     if draft.edges:
-        conn.execute(
-            _INSERT_EDGES,
+        _INSERT_EDGES.many(
+            conn,
             [
                 {
                     "src_kind": "version",
@@ -267,10 +288,10 @@ def _insert(
         )
     objects = [
         {"version_id": version_id, "digest": digest, "size": size, "kind": kind}
-        for digest, size, kind in body_objects(json.loads(body))
+        for digest, size, kind in body_objects(draft.fields_json)
     ]
     if objects:
-        conn.execute(_INSERT_OBJECTS, objects)
+        _INSERT_OBJECTS.many(conn, objects)
     payload = {
         "record_id": record_id,
         "version_id": version_id,
@@ -282,7 +303,9 @@ def _insert(
 
 def body_objects(body: Mapping[str, Any]) -> Iterator[tuple[str, int | None, str]]:
     """``(digest, size, kind)`` of every store object a record body references (the rows of
-    ``version_objects``; migration 0002 backfills with the same rules)."""
+    ``version_objects``; migration 0002 backfills with the same rules). ``body`` may be a
+    draft's ``fields_json``: it holds the record's ``artifacts``, ``code_diff_digest`` and
+    ``datasets``."""
     for entry in body["artifacts"]["entries"]:
         yield entry["digest"], int(entry["size"]), "artifact"
     if body.get("code_diff_digest"):

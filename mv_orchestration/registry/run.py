@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mv_orchestration.canonical import canonical_json, normalise
+from mv_orchestration.canonical import canonical_json
 from mv_orchestration.errors import DigestMismatchError, UsageError, ValidationError
 from mv_orchestration.registry.names import TAG_KEY_PATTERN, validate_model_name, validate_tags
 
@@ -61,7 +61,6 @@ class Run:
         self._env_allowlist = env_allowlist
         self._store_diff = store_diff
         self._capture: RunCapture | None = None
-        self._capture_json: dict[str, Any] | None = None
         self._capture_bytes: bytes | None = None
         self._token: Token[Run | None] | None = None
         self.local_id = uuid.uuid4().hex
@@ -114,19 +113,12 @@ class Run:
         return self._capture
 
     @property
-    def capture_json(self) -> dict[str, Any]:
-        """The capture in normalised JSON form (computed once per run)."""
-        if self._capture_json is None:
-            self._capture_json = normalise(self.capture.to_json())
-        return self._capture_json
-
-    @property
     def capture_bytes(self) -> bytes:
         """The capture's canonical JSON (encoded once per run)."""
         if self._capture_bytes is None:
-            from mv_orchestration.registry.record import encode_normalised
+            from mv_orchestration.registry.record import capture_bytes
 
-            self._capture_bytes = encode_normalised(self.capture_json)
+            self._capture_bytes = capture_bytes(self.capture)
         return self._capture_bytes
 
     @property
