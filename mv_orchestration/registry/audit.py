@@ -189,3 +189,43 @@ def _uncovered(conn: Connection, covered: dict[str, set[Any]]) -> list[str]:
         if hold_id not in covered["hold_id"]:
             problems.append(f"hold #{hold_id}: no audit event records it")
     return problems
+
+
+def append_encoded_events(
+    conn: Connection,
+    events: Sequence[tuple[str, str, str]],
+    actor: str | None,
+) -> int:
+    """:func:`append_events` for ``(action, subject, payload_json)`` events whose payload
+    is already canonical JSON text (``canonical_json(payload).decode()``).
+
+    Each digest is taken of the event's canonical JSON written around that text, so the
+    chain is the one :func:`append_events` would write, without normalising, parsing and
+    re-encoding every payload (retention appends thousands of events per transaction).
+    """
+    from json.encoder import encode_basestring as quote
+
+    from mv_orchestration.hashing.digest import digest_bytes
+
+    if not events:
+        return 0
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"key": _PG_AUDIT_LOCK})
+    seq, prev = _LAST.first(conn, {}) or (0, None)
+    at = iso_utc(utcnow())
+    who = actor or default_actor()
+    fixed = f'"actor":{quote(who)},"at":{quote(at)},"payload":'
+    rows = []
+    for action, subject, payload_json in events:
+        seq += 1
+        body = (
+            f'{{"action":{quote(action)},{fixed}{payload_json},'
+            f'"prev":{"null" if prev is None else quote(prev)},"seq":{seq},'
+            f'"subject":{quote(subject)}}}'
+        )
+        digest = digest_bytes(body.encode("utf-8"))
+        row = {"seq": seq, "at": at, "actor": who, "action": action, "subject": subject}
+        rows.append({**row, "payload": payload_json, "prev_digest": prev, "digest": digest})
+        prev = digest
+    _INSERT.many(conn, rows)
+    return seq

@@ -31,7 +31,7 @@ from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import transitions as tr
 from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, purged_snapshots
-from mv_orchestration.retention.leases import APPLY_LEASE, LEASE_TTL_S, holder_name
+from mv_orchestration.retention.leases import APPLY_LEASE, LEASE_TTL_S, holder_name, renewer
 from mv_orchestration.retention.marks import mark_registry
 from mv_orchestration.retention.plan import PlannedVersion, RetentionPlan
 from mv_orchestration.retention.plans import load_plan
@@ -225,7 +225,8 @@ def apply_plan(
     report = ApplyReport(plan_id=plan.id, started_at=utcnow())
     with acquire_lease(registry.engine, APPLY_LEASE, holder_name("apply"), LEASE_TTL_S) as lease:
         late = registry.read(lambda conn: _changed_since_plan(conn, plan))
-        phase = _Phase(registry, plan, report, late, actor, batch_size, lease.renew)
+        renew = renewer(lease)
+        phase = _Phase(registry, plan, report, late, actor, batch_size, renew)
         phase.advance(plan.by_decision("tombstone"), "tombstoned", "tombstone")
         phase.advance(plan.by_decision("purge"), "purged", "purge")
         _purge_snapshots(registry, plan, report, actor)
@@ -240,7 +241,7 @@ def apply_plan(
                 action="retention.delete_objects",
                 subject=plan.id,
                 actor=actor,
-                before_batch=lease.renew,
+                before_batch=renew,
             )
             report.objects_deleted = sorted(result.deleted)
             report.bytes_freed = result.bytes_freed

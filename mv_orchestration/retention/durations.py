@@ -78,10 +78,13 @@ def format_duration(value: timedelta) -> str:
 
 def age_text(delta: timedelta) -> str:
     """A coarse human age: whole days above a day, else hours, minutes or seconds."""
+    if delta.days > 0:
+        return f"{delta.days}d"
     seconds = max(int(delta.total_seconds()), 0)
-    for unit in ("d", "h", "m"):
-        if seconds >= UNIT_SECONDS[unit]:
-            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h"
+    if seconds >= 60:
+        return f"{seconds // 60}m"
     return f"{seconds}s"
 
 

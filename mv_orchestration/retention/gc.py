@@ -19,7 +19,7 @@ from typing import Any
 from mv_orchestration.registry.clock import as_utc, utcnow
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention.durations import format_duration
-from mv_orchestration.retention.leases import GC_LEASE, LEASE_TTL_S, holder_name
+from mv_orchestration.retention.leases import GC_LEASE, LEASE_TTL_S, holder_name, renewer
 from mv_orchestration.retention.marks import mark_registry
 from mv_orchestration.retention.sweep import DEFAULT_BATCH, sweep
 
@@ -96,7 +96,7 @@ def collect_garbage(
                 subject="store",
                 actor=actor,
                 batch_size=batch_size,
-                before_batch=lease.renew,
+                before_batch=renewer(lease),
             )
             report.deleted = sorted(result.deleted)
             report.bytes_freed = result.bytes_freed

@@ -1,7 +1,8 @@
 """Read a :class:`RegistrySnapshot` from the registry tables in a handful of queries.
 
-Everything is read in one read transaction (a consistent view); rows are streamed and
-nothing is queried per version.
+Everything is read in one read transaction that sees one state of the registry
+(``REPEATABLE READ`` on PostgreSQL); versions come a page at a time
+(:func:`.records.version_pages`) and nothing is queried per version.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -17,9 +19,11 @@ from sqlalchemy.orm import aliased
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import as_utc, utcnow
 from mv_orchestration.registry.database import READ_ONLY
+from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
-from mv_orchestration.retention.records import iter_version_rows
+from mv_orchestration.retention.records import time_parser, version_pages
 from mv_orchestration.retention.snapshot import (
+    ACTIVE,
     PURGED,
     TOMBSTONED,
     AliasInfo,
@@ -31,6 +35,8 @@ from mv_orchestration.retention.snapshot import (
 )
 
 log = logging.getLogger(__name__)
+_version_info = partial(tuple.__new__, VersionInfo)  # all fields, without a Python-level call
+_STATUSES = {status: status for status in (ACTIVE, TOMBSTONED, PURGED)}  # one string each
 
 
 def _tags(conn: Connection) -> dict[int, dict[str, str]]:
@@ -41,7 +47,7 @@ def _tags(conn: Connection) -> dict[int, dict[str, str]]:
     return tags
 
 
-def _parents(conn: Connection) -> dict[int, list[int]]:
+def _parents(conn: Connection) -> dict[int, tuple[int, ...]]:
     e, v = schema.lineage_edges, schema.versions
     child, parent = aliased(v), aliased(v)
     query = (
@@ -54,32 +60,38 @@ def _parents(conn: Connection) -> dict[int, list[int]]:
     parents: dict[int, list[int]] = defaultdict(list)
     for child_id, parent_id in conn.execute(query):
         parents[child_id].append(parent_id)
-    return parents
+    return {child_id: tuple(found) for child_id, found in parents.items()}
 
 
 def _versions(conn: Connection, names: dict[int, str]) -> list[VersionInfo]:
     tags = _tags(conn)
     parents = _parents(conn)
     no_tags: dict[str, str] = {}
-    versions = []
-    for row in iter_version_rows(conn):
-        changed = row.status_changed_at
-        versions.append(
-            VersionInfo(
-                id=row.id,
-                model=names[row.model_id],
-                version=row.version,
-                precedence=row.sort_key,
-                created_at=row.created_at,
-                status=row.status,
-                tags=tags.get(row.id, no_tags),
-                objects=() if row.status == PURGED else row.objects,
-                datasets=row.snapshots,
-                parents=tuple(parents.get(row.id, ())),
-                tombstoned_at=changed if row.status == TOMBSTONED else None,
-                purged_at=changed if row.status == PURGED else None,
+    parse = time_parser(conn)
+    versions: list[VersionInfo] = []
+    append = versions.append
+    for rows, objects, snapshots in version_pages(conn):
+        for version_id, model_id, version, sort_key, created, status, changed in rows:
+            if changed is not None:
+                changed = parse(changed)
+            append(
+                _version_info(
+                    (
+                        version_id,
+                        names[model_id],
+                        version,
+                        bytes(sort_key),
+                        parse(created),
+                        _STATUSES.get(status, status),
+                        tags.get(version_id, no_tags) if tags else no_tags,
+                        () if status == PURGED else objects.get(version_id, ()),
+                        snapshots.get(version_id, ()) if snapshots else (),
+                        parents.get(version_id, ()) if parents else (),
+                        changed if status == TOMBSTONED else None,
+                        changed if status == PURGED else None,
+                    )
+                )
             )
-        )
     return versions
 
 
@@ -114,7 +126,10 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
     are read from their stored manifests.
     """
     taken_at = as_utc(now) if now is not None else utcnow()
-    with registry.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+    connection = registry.engine.connect().execution_options(**{READ_ONLY: True})
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    with gc_paused(), connection as conn, conn.begin():
         names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
         versions = _versions(conn, names)
         aliases = _aliases(conn, names)

@@ -16,22 +16,28 @@ Plans are made by :func:`mv_orchestration.retention.planner.make_plan`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from itertools import compress, repeat
+from operator import itemgetter, ne
+from typing import Any, NamedTuple
 
 from mv_orchestration.errors import IntegrityError
+from mv_orchestration.retention.encoding import plan_bytes
 from mv_orchestration.retention.policy import RetentionPolicy
 
 PLAN_KIND = "mvo.retention_plan"
 PLAN_SCHEMA_VERSION = 1
 DECISIONS = ("keep", "tombstone", "purge", "wait", "purged")
+_DECISION, _FREES = itemgetter(4), itemgetter(6)  # of a PlannedVersion
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedVersion:
-    """The decision for one version, why, and how many bytes it frees.
+class PlannedVersion(NamedTuple):
+    """The decision for one version, why, and how many bytes it frees (an immutable named
+    tuple: a plan holds one per version).
 
     ``frees_bytes`` counts each object once across the plan: for ``purge`` the bytes
     phase 2 deletes now, for ``tombstone``/``wait`` the bytes a later purge would free
@@ -106,12 +112,11 @@ class RetentionPlan:
 
     def summary(self) -> dict[str, int]:
         """Counts per decision and the bytes freed now (purge) and later (tombstones)."""
+        decisions = list(map(_DECISION, self.versions))
         counts = dict.fromkeys(DECISIONS, 0)
-        later = 0
-        for planned in self.versions:
-            counts[planned.decision] += 1
-            if planned.decision != "purge":
-                later += planned.frees_bytes
+        counts.update(Counter(decisions))
+        not_purged = map(ne, decisions, repeat("purge"))
+        later = sum(compress(map(_FREES, self.versions), not_purged))
         counts["snapshots_purge"] = sum(1 for s in self.snapshots if s.decision == "purge")
         counts["bytes_freed_now"] = sum(size for _, size in self.objects)
         counts["bytes_freed_later"] = later
@@ -131,9 +136,9 @@ class RetentionPlan:
 
         versions, snapshots, objects = tuple(versions), tuple(snapshots), tuple(objects)
         policy_digest = policy.digest()
-        content = _content(created_at, policy, policy_digest, versions, snapshots, objects)
-        digest = digest_bytes(plan_bytes(content))
-        return cls(
+        data = plan_bytes(_head(created_at, policy, policy_digest, snapshots), versions, objects)
+        digest = digest_bytes(data)
+        plan = cls(
             id=plan_id_for(digest),
             digest=digest,
             created_at=created_at,
@@ -143,17 +148,15 @@ class RetentionPlan:
             snapshots=snapshots,
             objects=objects,
         )
+        vars(plan)["_encoded"] = data  # fill the cache: the bytes were just encoded
+        return plan
 
     def content(self) -> dict[str, Any]:
         """The digested content (everything but ``id`` and ``digest``)."""
-        return _content(
-            self.created_at,
-            self.policy,
-            self.policy_digest,
-            self.versions,
-            self.snapshots,
-            self.objects,
-        )
+        content = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
+        content["versions"] = [v.to_json() for v in self.versions]
+        content["objects"] = [{"digest": d, "size": size} for d, size in self.objects]
+        return content
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form: the content plus ``id``, ``digest`` and ``summary``."""
@@ -164,8 +167,14 @@ class RetentionPlan:
         return data
 
     def content_bytes(self) -> bytes:
-        """Canonical JSON of :meth:`content` (the bytes :attr:`digest` is taken of)."""
-        return plan_bytes(self.content())
+        """Canonical JSON of :meth:`content` (the bytes :attr:`digest` is taken of),
+        encoded once and kept with the plan."""
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> bytes:
+        head = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
+        return plan_bytes(head, self.versions, self.objects)
 
     @classmethod
     def from_content_bytes(cls, data: bytes) -> RetentionPlan:
@@ -201,33 +210,18 @@ def plan_id_for(digest: str) -> str:
     return "plan-" + digest.split(":", 1)[-1][:16]
 
 
-def plan_bytes(content: dict[str, Any]) -> bytes:
-    """Canonical JSON of plan content.
-
-    Plan content holds only strings, integers, booleans and None (durations and times
-    are text), for which this is byte-identical to
-    :func:`mv_orchestration.canonical.canonical_json` while avoiding its per-value
-    normalisation pass over a million entries.
-    """
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
-
-
-def _content(
+def _head(
     created_at: datetime,
     policy: RetentionPolicy,
     policy_digest: str,
-    versions: Iterable[PlannedVersion],
     snapshots: Iterable[PlannedSnapshot],
-    objects: Iterable[tuple[str, int]],
 ) -> dict[str, Any]:
+    """The content but its ``versions`` and ``objects``."""
     return {
         "kind": PLAN_KIND,
         "schema_version": PLAN_SCHEMA_VERSION,
         "created_at": created_at.isoformat(),
         "policy": policy.to_json(),
         "policy_digest": policy_digest,
-        "versions": [v.to_json() for v in versions],
         "snapshots": [s.to_json() for s in snapshots],
-        "objects": [{"digest": d, "size": size} for d, size in objects],
     }

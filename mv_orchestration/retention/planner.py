@@ -4,19 +4,24 @@ Protections are recorded first and always win: current alias targets and active 
 Then every rule records what it keeps in its scope; a version that no rule applies to is
 kept. Finally every parent of a version that stays is kept too, transitively. Rules only
 ever keep: a version is tombstoned when nothing keeps it.
+
+Versions are grouped by model and sorted once, in plan order (model, precedence, id);
+each rule's scope is ranked once per model (:mod:`.scopes`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 
 from mv_orchestration.errors import ValidationError
 from mv_orchestration.retention.accounting import account_bytes
-from mv_orchestration.retention.durations import age_text, format_duration, when_text
-from mv_orchestration.retention.plan import RetentionPlan
-from mv_orchestration.retention.policy import RetentionPolicy, RetentionRule
+from mv_orchestration.retention.bulk import gc_paused
+from mv_orchestration.retention.durations import format_duration, when_text
+from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion, RetentionPlan
+from mv_orchestration.retention.policy import RetentionPolicy
+from mv_orchestration.retention.scopes import Keeper, Scope
 from mv_orchestration.retention.snapshot import (
     PURGED,
     TOMBSTONED,
@@ -25,139 +30,9 @@ from mv_orchestration.retention.snapshot import (
     VersionInfo,
 )
 
-
-class Keeper:
-    """The first keep reason recorded for each version id."""
-
-    __slots__ = ("reasons",)
-
-    def __init__(self) -> None:
-        self.reasons: dict[int, str] = {}
-
-    def keep(self, version_id: int, reason: str) -> None:
-        """Keep ``version_id`` unless already kept (the earlier reason stays)."""
-        self.reasons.setdefault(version_id, reason)
-
-
-def previous_targets(alias: AliasInfo, count: int) -> list[int]:
-    """The previous ``count`` distinct targets of ``alias``, newest first, never the current."""
-    found: list[int] = []
-    for move in reversed(alias.history):
-        if len(found) >= count:
-            break
-        target = move.version_id
-        if target is None or target == alias.target or target in found:
-            continue
-        found.append(target)
-    return found
-
-
-def served_until(alias: AliasInfo, now: datetime) -> dict[int, datetime]:
-    """When each version that was ever a target of ``alias`` last stopped being it."""
-    until: dict[int, datetime] = {}
-    history = alias.history
-    for index, move in enumerate(history):
-        if move.version_id is None:
-            continue
-        end = history[index + 1].moved_at if index + 1 < len(history) else now
-        if move.version_id not in until or end > until[move.version_id]:
-            until[move.version_id] = end
-    if alias.target is not None:
-        until[alias.target] = now
-    return until
-
-
-def _rank(scope: list[VersionInfo]) -> dict[int, int]:
-    """Rank 1 = newest by precedence (then creation time, then id)."""
-    ranked = sorted(scope, key=lambda v: (v.precedence, v.created_at, v.id), reverse=True)
-    return {version.id: rank for rank, version in enumerate(ranked, start=1)}
-
-
-def _apply_rule(
-    rule: RetentionRule,
-    label: str,
-    scope: list[VersionInfo],
-    ranks: dict[int, int],
-    aliases: list[AliasInfo],
-    now: datetime,
-    keeper: Keeper,
-) -> None:
-    """Record what ``rule`` keeps of ``scope`` (one model's live versions it applies to)."""
-    if rule.keep_last:
-        for version in scope:
-            rank = ranks[version.id]
-            if rank <= rule.keep_last:
-                keeper.keep(
-                    version.id, f"kept: within keep_last {rule.keep_last} (rank {rank}) [{label}]"
-                )
-    if rule.keep_within is not None:
-        cutoff = now - rule.keep_within
-        window = format_duration(rule.keep_within)
-        for version in scope:
-            if version.created_at > cutoff:
-                keeper.keep(
-                    version.id,
-                    f"kept: created {age_text(now - version.created_at)} ago, within keep_within "
-                    f"{window} [{label}]",
-                )
-    in_scope = {v.id for v in scope} if aliases else set()
-    if rule.keep_alias_history:
-        for alias in aliases:
-            previous = previous_targets(alias, rule.keep_alias_history)
-            for position, target in enumerate(previous, start=1):
-                if target in in_scope:
-                    keeper.keep(
-                        target,
-                        f"kept: previous target #{position} of alias {alias.name} "
-                        f"(keep_alias_history {rule.keep_alias_history}) [{label}]",
-                    )
-    if rule.min_retention_after_production is not None:
-        minimum = rule.min_retention_after_production
-        for alias in aliases:
-            if alias.name not in rule.production_aliases:
-                continue
-            for target, until in served_until(alias, now).items():
-                if target in in_scope and now < until + minimum:
-                    keeper.keep(
-                        target,
-                        f"kept: served alias {alias.name} until {when_text(until)}; "
-                        f"min_retention_after_production {format_duration(minimum)} keeps it "
-                        f"until {when_text(until + minimum)} [{label}]",
-                    )
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """One rule applied to one model: its label, rule, ranks and fixed explanation parts."""
-
-    label: str
-    rule: RetentionRule
-    ranks: dict[int, int]
-    window: str | None
-    tail: str
-
-    @classmethod
-    def of(cls, label: str, rule: RetentionRule, ranks: dict[int, int]) -> _Scope:
-        bits = []
-        if rule.keep_alias_history is not None:
-            bits.append(f", not among the previous {rule.keep_alias_history} targets of any alias")
-        if rule.min_retention_after_production is not None:
-            bits.append(
-                ", did not serve production within min_retention_after_production "
-                f"{format_duration(rule.min_retention_after_production)}"
-            )
-        window = None if rule.keep_within is None else format_duration(rule.keep_within)
-        return cls(label, rule, ranks, window, "".join(bits) + f" [{label}]")
-
-    def why_not(self, version: VersionInfo, now: datetime) -> str:
-        """Why this rule does not keep ``version``."""
-        bits = []
-        if self.rule.keep_last is not None:
-            bits.append(f"beyond keep_last {self.rule.keep_last} (rank {self.ranks[version.id]})")
-        if self.window is not None:
-            age = age_text(now - version.created_at)
-            bits.append(f"created {age} ago, older than keep_within {self.window}")
-        return (", ".join(bits) + self.tail).lstrip(", ")
+_PLAN_ORDER = attrgetter("precedence", "id")
+NO_RULE = "kept: no rule applies to this version"
+TOMBSTONE = "tombstone: "
 
 
 def _tombstoned_decision(
@@ -192,16 +67,87 @@ def _protect(
             keeper.keep(hold.version_id, f"kept: legal hold{until} ({hold.reason})")
 
 
-def _keep_parents(by_id: dict[int, VersionInfo], keeper: Keeper) -> None:
-    staying = [vid for vid in keeper.reasons if vid in by_id and by_id[vid].status != PURGED]
-    while staying:
-        child = by_id[staying.pop()]
-        for parent_id in child.parents:
+def _keep_parents(ordered: list[VersionInfo], keeper: Keeper) -> None:
+    """Keep every parent of a version that stays, transitively. Children are visited in
+    plan order, so the child a parent's reason names does not depend on input order."""
+    if not any(version.parents for version in ordered):
+        return
+    by_id = {version.id: version for version in ordered}
+    kept = keeper.reasons
+    queue = deque(v for v in ordered if v.id in kept and v.status != PURGED)
+    while queue:
+        child = queue.popleft()
+        for parent_id in sorted(child.parents):
             parent = by_id.get(parent_id)
-            if parent is None or parent.status == PURGED or parent_id in keeper.reasons:
+            if parent is None or parent.status == PURGED or parent_id in kept:
                 continue
             keeper.keep(parent_id, f"kept: parent of kept version {child.ref}")
-            staying.append(parent_id)
+            queue.append(parent)
+
+
+def _scopes(
+    policy: RetentionPolicy,
+    by_model: dict[str, list[VersionInfo]],
+    aliases_of: dict[str, list[AliasInfo]],
+    now: datetime,
+    keeper: Keeper,
+) -> dict[str, list[Scope]]:
+    """Apply every rule to every model's live versions; keep those no rule applies to."""
+    labelled = [(rule.label(i), rule) for i, rule in enumerate(policy.rules)]
+    scopes_of: dict[str, list[Scope]] = {}
+    for model, versions in by_model.items():
+        live = [v for v in versions if v.status != PURGED]
+        if not live:
+            continue
+        scopes = []
+        for label, rule in labelled:
+            if not rule.applies_to_model(model):
+                continue
+            if rule.tags:
+                scope = [v for v in live if rule.applies_to(model, v.tags)]
+                scopes.append(Scope(label, rule, scope, whole=len(scope) == len(live)))
+            else:
+                scopes.append(Scope(label, rule, live, whole=True))
+            scopes[-1].keep(aliases_of.get(model, []), now, keeper)
+        if not any(scope.whole for scope in scopes):
+            for version in live:
+                if not any(scope.covers(version.id) for scope in scopes):
+                    keeper.keep(version.id, NO_RULE)
+        scopes_of[model] = scopes
+    return scopes_of
+
+
+def _decide(
+    policy: RetentionPolicy,
+    by_model: dict[str, list[VersionInfo]],
+    scopes_of: dict[str, list[Scope]],
+    reasons: dict[int, str],
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """The decision for every version and why, in plan order."""
+    grace, grace_text = policy.grace_period, format_duration(policy.grace_period)
+    decisions: list[str] = []
+    texts: list[str] = []
+    decide, explain = decisions.append, texts.append
+    for model, versions in by_model.items():
+        scopes = scopes_of.get(model, [])
+        only = scopes[0] if len(scopes) == 1 else None  # so it covers every unkept version
+        for version in versions:
+            status, reason = version.status, reasons.get(version.id)
+            if status == PURGED:
+                decision, reason = "purged", "already purged"
+            elif status == TOMBSTONED:
+                decision, reason = _tombstoned_decision(version, reason, grace, now, grace_text)
+            elif reason is not None:
+                decision = "keep"
+            elif only is not None:
+                decision, reason = "tombstone", only.why_not(version, now, TOMBSTONE)
+            else:
+                why = [s.why_not(version, now) for s in scopes if s.covers(version.id)]
+                decision, reason = "tombstone", TOMBSTONE + "; ".join(why)
+            decide(decision)
+            explain(reason)
+    return decisions, texts
 
 
 def make_plan(
@@ -211,51 +157,32 @@ def make_plan(
     now = now or snapshot.taken_at
     if now.tzinfo is None:
         raise ValidationError("retention planning needs a timezone-aware 'now'")
-    now = now.astimezone(timezone.utc)
+    with gc_paused():
+        return _plan(policy, snapshot, now.astimezone(timezone.utc))
+
+
+def _plan(policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime) -> RetentionPlan:
+    planned, snapshots, objects = _accounted(policy, snapshot, now)  # the rest is freed
+    return RetentionPlan.build(now, policy, planned, snapshots, objects)
+
+
+def _accounted(
+    policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime
+) -> tuple[list[PlannedVersion], list[PlannedSnapshot], list[tuple[str, int]]]:
     keeper = Keeper()
     aliases = sorted(snapshot.aliases, key=lambda a: (a.model, a.name))
     _protect(aliases, snapshot, now, keeper)
 
-    live_by_model: dict[str, list[VersionInfo]] = defaultdict(list)
+    grouped: dict[str, list[VersionInfo]] = defaultdict(list)
     for version in snapshot.versions:
-        if version.status != PURGED:
-            live_by_model[version.model].append(version)
+        grouped[version.model].append(version)
+    by_model = {model: sorted(grouped[model], key=_PLAN_ORDER) for model in sorted(grouped)}
     aliases_of: dict[str, list[AliasInfo]] = defaultdict(list)
     for alias in aliases:
         aliases_of[alias.model].append(alias)
+    scopes_of = _scopes(policy, by_model, aliases_of, now, keeper)
+    ordered = [version for versions in by_model.values() for version in versions]
+    _keep_parents(ordered, keeper)
 
-    labelled = [(rule.label(i), rule) for i, rule in enumerate(policy.rules)]
-    applicable: dict[int, list[_Scope]] = defaultdict(list)  # version id -> rules applying
-    for model, live in live_by_model.items():
-        for label, rule in labelled:
-            if not rule.applies_to_model(model):
-                continue
-            scope = live if not rule.tags else [v for v in live if rule.applies_to(model, v.tags)]
-            ranks = _rank(scope) if rule.keep_last is not None else {}
-            entry = _Scope.of(label, rule, ranks)
-            for version in scope:
-                applicable[version.id].append(entry)
-            _apply_rule(rule, label, scope, ranks, aliases_of.get(model, []), now, keeper)
-    for live in live_by_model.values():
-        for version in live:
-            if version.id not in applicable:
-                keeper.keep(version.id, "kept: no rule applies to this version")
-    _keep_parents({v.id: v for v in snapshot.versions}, keeper)
-
-    grace, grace_text = policy.grace_period, format_duration(policy.grace_period)
-    decided: list[tuple[VersionInfo, str, str]] = []
-    for version in sorted(snapshot.versions, key=lambda v: (v.model, v.precedence, v.id)):
-        reason = keeper.reasons.get(version.id)
-        if version.status == PURGED:
-            decided.append((version, "purged", "already purged"))
-        elif version.status == TOMBSTONED:
-            decision, text = _tombstoned_decision(version, reason, grace, now, grace_text)
-            decided.append((version, decision, text))
-        elif reason is not None:
-            decided.append((version, "keep", reason))
-        else:
-            why = "; ".join(scope.why_not(version, now) for scope in applicable[version.id])
-            decided.append((version, "tombstone", "tombstone: " + why))
-
-    planned, snapshots, objects = account_bytes(policy, snapshot, decided, keeper.reasons, now)
-    return RetentionPlan.build(now, policy, planned, snapshots, objects)
+    decisions, texts = _decide(policy, by_model, scopes_of, keeper.reasons, now)
+    return account_bytes(policy, snapshot, ordered, decisions, texts, keeper.reasons, now)

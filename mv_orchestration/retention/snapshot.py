@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 ACTIVE = "active"
 TOMBSTONED = "tombstoned"
@@ -19,9 +19,8 @@ PURGED = "purged"
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class VersionInfo:
-    """One model version.
+class VersionInfo(NamedTuple):
+    """One model version (an immutable named tuple: a registry holds millions).
 
     ``precedence`` orders versions of one model (larger is newer: the registry's semver
     sort key). ``objects`` are the ``(digest, size)`` store objects the version's bytes
@@ -35,7 +34,7 @@ class VersionInfo:
     precedence: Any
     created_at: datetime
     status: str = ACTIVE
-    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+    tags: Mapping[str, str] = _NO_TAGS
     objects: tuple[tuple[str, int], ...] = ()
     datasets: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()

@@ -5,20 +5,23 @@
 (model rows locked on PostgreSQL; SQLite holds the write lock) it re-reads each version's
 status and the registry's protected set, changes only unprotected versions in the
 preceding status, and appends one ``version.tombstone`` / ``version.purge`` audit event
-per changed version through :func:`mv_orchestration.registry.audit.append_events`.
+per changed version through :func:`mv_orchestration.registry.audit.append_encoded_events`
+(the payloads are written as canonical JSON here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from json.encoder import encode_basestring as quote
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from mv_orchestration.registry import schema
-from mv_orchestration.registry.audit import append_events
+from mv_orchestration.registry.audit import append_encoded_events
 from mv_orchestration.registry.lifecycle import TRANSITIONS, protected_ids
+from mv_orchestration.retention.records import driver_value, param_mark
 
 CHANGED = "changed"
 ALREADY = "already"
@@ -49,6 +52,27 @@ def _lock_models(conn: Connection, model_ids: set[int]) -> bool:
     return True
 
 
+def _update(
+    conn: Connection,
+    updates: list[tuple[int, str]],
+    *,
+    to_status: str,
+    plan_id: str | None,
+    now: datetime,
+) -> None:
+    """Move each ``(version_id, reason)`` still in the preceding status to ``to_status``:
+    one statement, run by the driver for every row."""
+    mark = param_mark(conn)
+    changed_at = driver_value(conn, schema.versions.c.status_changed_at, now)
+    sql = (
+        f"UPDATE versions SET status = {mark}, status_changed_at = {mark}, "
+        f"status_reason = {mark}, status_plan_id = {mark} WHERE id = {mark} AND status = {mark}"
+    )
+    before = TRANSITIONS[to_status]
+    rows = [(to_status, changed_at, why, plan_id, vid, before) for vid, why in updates]
+    conn.exec_driver_sql(sql, rows)
+
+
 def advance_many(
     conn: Connection,
     changes: Sequence[tuple[int, str]],
@@ -72,7 +96,9 @@ def advance_many(
     protected = protected_ids(conn, now)
     order = ("active", "tombstoned", "purged")
     outcomes: dict[int, str] = {}
-    updates, events = [], []
+    updates: list[tuple[int, str]] = []
+    events: list[tuple[str, str, str]] = []  # payloads as canonical JSON
+    plan = "null" if plan_id is None else quote(plan_id)
     for version_id, reason in changes:
         row = rows.get(version_id)
         if row is None:
@@ -89,21 +115,10 @@ def advance_many(
             outcomes[version_id] = NOT_READY
         else:
             outcomes[version_id] = CHANGED
-            updates.append({"vid": version_id, "reason": reason})
-            payload = {"version_id": version_id, "reason": reason, "plan_id": plan_id}
+            updates.append((version_id, reason))
+            payload = f'{{"plan_id":{plan},"reason":{quote(reason)},"version_id":{version_id}}}'
             events.append((_EVENT[to_status], f"{row.name}@{row.version}", payload))
     if updates:
-        v = schema.versions
-        conn.execute(
-            v.update()
-            .where(v.c.id == bindparam("vid"), v.c.status == TRANSITIONS[to_status])
-            .values(
-                status=to_status,
-                status_changed_at=now,
-                status_reason=bindparam("reason"),
-                status_plan_id=plan_id,
-            ),
-            updates,
-        )
-        append_events(conn, events, actor)
+        _update(conn, updates, to_status=to_status, plan_id=plan_id, now=now)
+        append_encoded_events(conn, events, actor)
     return outcomes

@@ -454,3 +454,18 @@ def test_plan_of_twenty_thousand_versions_decides_each_once() -> None:
     assert len({p.id for p in plan.versions}) == 20_000
     assert summary["tombstone"] > 0
     assert summary["bytes_freed_later"] == sum(p.frees_bytes for p in plan.by_decision("tombstone"))
+
+
+def test_plan_bytes_are_canonical_json_for_any_text() -> None:
+    odd = 'quote " backslash \\ newline \n tab \t nul \x00 del \x7f é ☃ \u2028 \U0001f600'
+    policy = RetentionPolicy(rules=[RetentionRule(name=odd, keep_last=0)])
+    versions = [
+        _version(1, 5, model=odd, objects=(("blake3:" + "1" * 64, 7),)),
+        _version(2, 5, model=odd, status="tombstoned", tombstoned_at=NOW - 3 * DAY),
+        _version(3, 5, model=odd),
+    ]
+    snap = RegistrySnapshot(NOW, versions, holds=[HoldInfo(3, odd)])
+    plan = make_plan(policy, snap)
+    assert {p.decision for p in plan.versions} == {"tombstone", "purge", "keep"}
+    assert plan.content_bytes() == canonical_json(plan.content())
+    assert RetentionPlan.from_content_bytes(plan.content_bytes()) == plan
