@@ -16,11 +16,13 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from json.encoder import encode_basestring as quote
 from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from mv_orchestration.canonical import canonical_json, normalise
+from mv_orchestration.canonical import canonical_json
+from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import iso_utc, utcnow
 from mv_orchestration.registry.prepared import Prepared
@@ -57,8 +59,6 @@ def event_digest(
     prev: str | None, seq: int, at: str, actor: str, action: str, subject: str, payload: Any
 ) -> str:
     """The digest an event with these fields must carry."""
-    from mv_orchestration.hashing.digest import digest_bytes
-
     body = {
         "prev": prev,
         "seq": seq,
@@ -89,34 +89,8 @@ def append_events(
 ) -> int:
     """Append ``(action, subject, payload)`` events, chained in order, in one insert inside
     the caller's transaction; return the last sequence number (0 when there are none)."""
-    if not events:
-        return 0
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"key": _PG_AUDIT_LOCK})
-    seq, prev = _LAST.first(conn, {}) or (0, None)
-    at = iso_utc(utcnow())
-    who = actor or default_actor()
-    rows = []
-    for action, subject, payload in events:
-        seq += 1
-        value = normalise(dict(payload))
-        payload_json = canonical_json(value)
-        digest = event_digest(prev, seq, at, who, action, subject, value)
-        rows.append(
-            {
-                "seq": seq,
-                "at": at,
-                "actor": who,
-                "action": action,
-                "subject": subject,
-                "payload": payload_json.decode("utf-8"),
-                "prev_digest": prev,
-                "digest": digest,
-            }
-        )
-        prev = digest
-    _INSERT.many(conn, rows)
-    return seq
+    encoded = [(a, s, canonical_json(dict(p)).decode("utf-8")) for a, s, p in events]
+    return append_encoded_events(conn, encoded, actor)
 
 
 @dataclass(frozen=True)
@@ -203,10 +177,6 @@ def append_encoded_events(
     chain is the one :func:`append_events` would write, without normalising, parsing and
     re-encoding every payload (retention appends thousands of events per transaction).
     """
-    from json.encoder import encode_basestring as quote
-
-    from mv_orchestration.hashing.digest import digest_bytes
-
     if not events:
         return 0
     if conn.dialect.name == "postgresql":
