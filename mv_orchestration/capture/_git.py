@@ -541,12 +541,31 @@ def _read(
     return kept_state, status.ignored_dirs
 
 
+def _steered() -> bool:
+    """True when a GIT_* variable redirects discovery or the files git reads."""
+    return not all(name.startswith(_NEUTRAL_ENV) for name in os.environ if name[:4] == "GIT_")
+
+
+def _outside_work_tree(cwd: str) -> bool:
+    """True when git cannot find a work tree from ``cwd``: no ``.git`` in it or above it,
+    and no variable pointing git elsewhere (spares a git process per capture there)."""
+    if _steered():
+        return False
+    path = os.path.abspath(cwd)
+    while not os.path.lexists(os.path.join(path, ".git")):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+    return False
+
+
 def _cache_key(cwd: str, keep: bool, cap: int) -> tuple[_Repo, tuple[str, ...]] | None:
     """The repository holding ``cwd`` and the cache key of its state; None when the
     environment steers git in ways the signature does not follow."""
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_"))
-    if not all(name.startswith(_NEUTRAL_ENV) for name, _ in env):
+    if _steered():
         return None
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_"))
     try:
         repo = _find_repo(cwd)
     except OSError:
@@ -563,6 +582,8 @@ def read_git_state(cwd: str, *, keep_diff: bool, max_diff_bytes: int) -> GitStat
     ``keep_diff`` and at most ``max_diff_bytes`` long. Served from the cache while the
     repository's signature (see the module docstring) is unchanged.
     """
+    if _outside_work_tree(cwd):
+        return None
     cached = _cache_key(cwd, keep_diff, max_diff_bytes)
     signature = plan = None
     if cached is not None:

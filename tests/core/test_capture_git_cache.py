@@ -230,3 +230,17 @@ def test_a_forked_child_never_drains_its_parents_watch(tmp_path: Path, spawns: S
     assert os.waitstatus_to_exitcode(status) == 0
     found = state(repo)
     assert found is not None and found.dirty and found.diff and b"+LR = 0.5" in found.diff
+
+
+def test_outside_a_work_tree_no_git_runs_unless_the_environment_points_to_one(
+    tmp_path: Path, spawns: Spawns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert read_git_state(str(outside), keep_diff=False, max_diff_bytes=0) is None
+    assert spawns.count == 0
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(repo))
+    found = read_git_state(str(outside), keep_diff=False, max_diff_bytes=0)
+    assert found is not None and found.branch == "main" and spawns.count > 0
