@@ -2,7 +2,8 @@
 
 An object is freed only when no version that keeps its bytes references it. Each freed
 object is attributed to exactly one version or snapshot (the first in plan order), so the
-per-entry numbers add up to the plan's totals.
+per-entry numbers add up to the plan's totals. The work is done over the snapshot's
+object rows with set lookups, a few passes in all, without grouping them per version.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import chain
-from operator import itemgetter
+from itertools import compress
+from operator import attrgetter, itemgetter
 
 from mv_orchestration.retention.durations import format_duration, when_text
 from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion
 from mv_orchestration.retention.policy import RetentionPolicy
-from mv_orchestration.retention.snapshot import PURGED, RegistrySnapshot, VersionInfo
+from mv_orchestration.retention.snapshot import PURGED, ObjectRef, RegistrySnapshot, VersionInfo
 
 GONE = frozenset({"purge", "purged"})
-FREEING = frozenset({"purge", "tombstone", "wait"})
-_DIGEST = itemgetter(0)
+LATER = frozenset({"tombstone", "wait"})  # bytes freed by a later purge
+_ID, _MODEL, _VERSION, _STATUS = map(attrgetter, ("id", "model", "version", "status"))
+_DIGEST = itemgetter(1)  # of a (position, digest, size) row
 _planned = partial(tuple.__new__, PlannedVersion)  # all fields, without a Python-level call
 
 
@@ -51,59 +53,71 @@ def _snapshot_decision(
     )
 
 
-def _free(
-    pairs: tuple[tuple[str, int], ...],
-    holders: set[str],
-    claimed: set[str],
-    deleted: list[tuple[str, int]] | None,
-) -> int:
-    """Bytes of ``pairs`` that no holder holds and no earlier entry claimed (claiming them,
-    and listing them in ``deleted`` when given)."""
-    freed = 0
-    for digest, size in pairs:
-        if digest not in holders and digest not in claimed:
-            claimed.add(digest)
-            freed += size
-            if deleted is not None:
-                deleted.append((digest, size))
-    return freed
+def _objects_by_role(
+    rows: list[ObjectRef],
+    stays: Collection[int],
+    holds: Collection[int],
+    purge_at: dict[int, int],
+    snapshot_objects: set[str],
+) -> tuple[set[str], set[str], list[tuple[int, str, int]]]:
+    """Objects kept versions hold; objects a purge would delete that a version which
+    stays holds (``stays``: versions not gone; ``holds``: those something keeps); and the
+    ``(position, digest, size)`` rows of purged versions."""
+    kept_objects = {digest for version_id, digest, _ in rows if version_id in holds}
+    purging = [(purge_at[v], digest, size) for v, digest, size in rows if v in purge_at]
+    candidates = {digest for _, digest, _ in purging}
+    candidates |= snapshot_objects
+    retained = set()
+    if candidates:
+        retained = {
+            digest for version_id, digest, _ in rows if digest in candidates and version_id in stays
+        }
+    return kept_objects, retained, purging
 
 
-def _holders(
-    snapshot: RegistrySnapshot,
-    versions: list[VersionInfo],
-    decisions: list[str],
-    kept: Collection[int],
-    now: datetime,
-) -> tuple[set[str], set[str], dict[str, list[tuple[VersionInfo, str]]], dict[str, datetime]]:
-    """Objects kept versions hold; objects purges would delete that versions which stay
-    hold; the users of each dataset snapshot, and when each was last left by a purge."""
-    staying: list[tuple[tuple[str, int], ...]] = []
-    held: list[tuple[tuple[str, int], ...]] = []
-    doomed: list[tuple[tuple[str, int], ...]] = [
-        s.objects for s in snapshot.dataset_snapshots.values()
+def _claims(
+    rows: list[ObjectRef],
+    purging: list[tuple[int, str, int]],
+    free_at: dict[int, int],
+    kept_objects: set[str],
+    retained: set[str],
+) -> tuple[list[tuple[int, str, int]], set[str]]:
+    """The ``(plan position, digest, size)`` of each freed object, attributed to the first
+    entry in plan order that frees it (a purge frees what nothing staying retains, a
+    tombstone or wait at ``free_at`` what no kept version holds), and the freed digests."""
+    eligible = [
+        (free_at[v], digest, size)
+        for v, digest, size in rows
+        if v in free_at and digest not in kept_objects
     ]
+    eligible += [row for row in purging if row[1] not in retained]
+    claimed = set(map(_DIGEST, eligible))
+    if len(claimed) == len(eligible):
+        return eligible, claimed
+    first: dict[str, tuple[int, str, int]] = {}  # an object several entries free
+    for row in eligible:
+        earlier = first.get(row[1])
+        if earlier is None or row[0] < earlier[0]:
+            first[row[1]] = row
+    return list(first.values()), claimed
+
+
+def _users(
+    versions: list[VersionInfo], decisions: list[str], now: datetime
+) -> tuple[dict[str, list[tuple[VersionInfo, str]]], dict[str, datetime]]:
+    """The versions (not purged) using each dataset snapshot, with their decisions, and
+    when each snapshot was last left by a purged version."""
     users: dict[str, list[tuple[VersionInfo, str]]] = defaultdict(list)
     last_purge: dict[str, datetime] = {}
     for version, decision in zip(versions, decisions, strict=True):
-        if version.datasets:
-            for dataset in version.datasets:
-                if version.status != PURGED:
-                    users[dataset].append((version, decision))
-                else:
-                    moment = version.purged_at or now
-                    if dataset not in last_purge or moment > last_purge[dataset]:
-                        last_purge[dataset] = moment
-        if decision not in GONE:
-            staying.append(version.objects)
-            if version.id in kept:
-                held.append(version.objects)
-        elif decision == "purge":
-            doomed.append(version.objects)
-    kept_objects = set(map(_DIGEST, chain.from_iterable(held)))
-    candidates = set(map(_DIGEST, chain.from_iterable(doomed)))
-    retained = candidates.intersection(map(_DIGEST, chain.from_iterable(staying)))
-    return kept_objects, retained, users, last_purge
+        for dataset in version.datasets:
+            if version.status != PURGED:
+                users[dataset].append((version, decision))
+            else:
+                moment = version.purged_at or now
+                if dataset not in last_purge or moment > last_purge[dataset]:
+                    last_purge[dataset] = moment
+    return users, last_purge
 
 
 def account_bytes(
@@ -120,11 +134,24 @@ def account_bytes(
     ``versions`` are in plan order, with their ``decisions`` and ``reasons``; ``kept``
     holds the ids of versions something keeps.
     """
+    ids = list(map(_ID, versions))
+    stays = set(compress(ids, [decision not in GONE for decision in decisions]))
+    purge_at = {ids[i]: i for i, decision in enumerate(decisions) if decision == "purge"}
+    free_at = {
+        ids[i]: i
+        for i, decision in enumerate(decisions)
+        if decision in LATER and ids[i] not in kept
+    }
+    rows = snapshot.objects
+    snapshot_objects = {
+        digest for info in snapshot.dataset_snapshots.values() for digest, _ in info.objects
+    }
     # kept_objects are never freed (a kept version or snapshot holds them); retained
     # objects are not freed now (a purge would delete them, but something staying holds them)
-    kept_objects, retained_objects, users, last_purge = _holders(
-        snapshot, versions, decisions, kept, now
+    kept_objects, retained, purging = _objects_by_role(
+        rows, stays, stays.intersection(kept), purge_at, snapshot_objects
     )
+    users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})
     for_snapshots: list[tuple[str, str, str]] = []
     for digest in sorted(snapshot.dataset_snapshots):
         decision, reason = _snapshot_decision(
@@ -136,38 +163,38 @@ def account_bytes(
         if decision == "keep":
             held = [d for d, _ in snapshot.dataset_snapshots[digest].objects]
             kept_objects.update(held)
-            retained_objects.update(held)
+            retained.update(held)
         for_snapshots.append((digest, decision, reason))
 
-    claimed: set[str] = set()
-    objects: list[tuple[str, int]] = []
-    planned: list[PlannedVersion] = []
-    append = planned.append
-    for version, decision, reason in zip(versions, decisions, reasons, strict=True):
-        freed = 0
-        if version.objects and decision in FREEING:
-            if decision == "purge":
-                freed = _free(version.objects, retained_objects, claimed, objects)
-            elif version.id not in kept:
-                freed = _free(version.objects, kept_objects, claimed, None)
-        append(
-            _planned(
-                (
-                    version.id,
-                    version.model,
-                    version.version,
-                    version.status,
-                    decision,
-                    reason,
-                    freed,
-                )
-            )
+    claims, claimed = _claims(rows, purging, free_at, kept_objects, retained)
+    freed = [0] * len(versions)
+    for position, _, size in claims:
+        freed[position] += size
+    deleted = sorted(row for row in claims if decisions[row[0]] == "purge")
+    objects = [(digest, size) for _, digest, size in deleted]
+    planned = list(
+        map(
+            _planned,
+            zip(
+                ids,
+                map(_MODEL, versions),
+                map(_VERSION, versions),
+                map(_STATUS, versions),
+                decisions,
+                reasons,
+                freed,
+                strict=True,
+            ),
         )
+    )
     snapshots = []
     for digest, decision, reason in for_snapshots:
-        freed = 0
+        freed_now = 0
         if decision == "purge":
-            pairs = snapshot.dataset_snapshots[digest].objects
-            freed = _free(pairs, retained_objects, claimed, objects)
-        snapshots.append(PlannedSnapshot(digest, decision, reason, freed))
+            for pair in snapshot.dataset_snapshots[digest].objects:
+                if pair[0] not in retained and pair[0] not in claimed:
+                    claimed.add(pair[0])
+                    freed_now += pair[1]
+                    objects.append(pair)
+        snapshots.append(PlannedSnapshot(digest, decision, reason, freed_now))
     return planned, snapshots, objects

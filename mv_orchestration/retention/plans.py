@@ -74,9 +74,8 @@ def save_plan(registry: Any, plan: RetentionPlan, actor: str | None = None) -> S
     """Store ``plan`` (idempotent: saving the same plan twice records it once)."""
     with registry.engine.connect() as conn:
         existing = _events(conn, plan.id)
-    digest = registry.store.put_bytes(plan.content_bytes())
-    if digest != plan.digest:
-        raise IntegrityError(f"stored plan digest {digest} differs from {plan.digest}")
+    # the store re-reads what it wrote and checks it against the plan's digest
+    registry.store.put_bytes(plan.content_bytes(), digest=plan.digest)
     summary = plan.summary()
     stored = StoredPlan(plan.id, plan.digest, plan.created_at, plan.policy_digest, summary)
     if not existing:

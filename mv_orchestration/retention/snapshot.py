@@ -16,16 +16,18 @@ ACTIVE = "active"
 TOMBSTONED = "tombstoned"
 PURGED = "purged"
 
-_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+NO_TAGS: Mapping[str, str] = MappingProxyType({})
+ObjectRef = tuple[int, str, int]
+"""A store object a version references: ``(version id, digest, size)``."""
 
 
 class VersionInfo(NamedTuple):
     """One model version (an immutable named tuple: a registry holds millions).
 
     ``precedence`` orders versions of one model (larger is newer: the registry's semver
-    sort key). ``objects`` are the ``(digest, size)`` store objects the version's bytes
-    occupy (artifact files and code diff); ``datasets`` the dataset snapshots it
-    references (by manifest digest); ``parents`` the version ids it derives from.
+    sort key). ``datasets`` are the dataset snapshots it references (by manifest digest);
+    ``parents`` the version ids it derives from. The store objects its bytes occupy are
+    listed in :attr:`RegistrySnapshot.objects`.
     """
 
     id: int
@@ -34,8 +36,7 @@ class VersionInfo(NamedTuple):
     precedence: Any
     created_at: datetime
     status: str = ACTIVE
-    tags: Mapping[str, str] = _NO_TAGS
-    objects: tuple[tuple[str, int], ...] = ()
+    tags: Mapping[str, str] = NO_TAGS
     datasets: tuple[str, ...] = ()
     parents: tuple[int, ...] = ()
     tombstoned_at: datetime | None = None
@@ -91,10 +92,16 @@ class DatasetSnapshotInfo:
 
 @dataclass(slots=True)
 class RegistrySnapshot:
-    """Everything planning reads, taken at ``taken_at``."""
+    """Everything planning reads, taken at ``taken_at``.
+
+    ``objects`` are the ``(version id, digest, size)`` store objects the versions' bytes
+    occupy (artifact files and code diffs), one row per reference, in no particular order:
+    a registry holds millions, so they are kept as rows rather than grouped per version.
+    """
 
     taken_at: datetime
     versions: list[VersionInfo] = field(default_factory=list)
     aliases: list[AliasInfo] = field(default_factory=list)
     holds: list[HoldInfo] = field(default_factory=list)
     dataset_snapshots: dict[str, DatasetSnapshotInfo] = field(default_factory=dict)
+    objects: list[ObjectRef] = field(default_factory=list)

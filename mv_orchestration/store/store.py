@@ -104,10 +104,14 @@ class ArtifactStore:
         return f"{OBJECTS_DIR}/{algo}/{hexdigest[:2]}/{hexdigest[2:]}"
 
     # --- writing --------------------------------------------------------------------------
-    def put_bytes(self, data: bytes, algo: str = DEFAULT_ALGO) -> str:
+    def put_bytes(self, data: bytes, algo: str = DEFAULT_ALGO, digest: str | None = None) -> str:
         """Store ``data``; return its digest. If already present, only its mtime is
-        refreshed (see :meth:`Backend.touch`)."""
-        digest = digest_bytes(data, algo)
+        refreshed (see :meth:`Backend.touch`). A given ``digest`` saves the first hashing
+        pass and is checked against what is stored (DigestMismatchError)."""
+        if digest is None:
+            digest = digest_bytes(data, check_algo(algo))
+        elif parse_digest(digest)[0] != algo:
+            raise ValidationError(f"digest {digest} is not a {algo} digest")
         key = self.object_path(digest)
         if self._backend.size(key) != len(data) or not self._backend.touch(key):
             self._backend.publish_bytes(bytes(data), key, digest)

@@ -71,7 +71,8 @@ def test_snapshot_reads_every_fact_planning_needs(registry: Registry, tmp_path: 
     expected = {(e.digest, e.size) for e in record.artifacts.entries}
     if record.code_diff_digest:  # the uncommitted diff of this checkout, if any
         expected.add((record.code_diff_digest, 0))
-    assert set(by_ref[base.ref].objects) == expected
+    base_id = by_ref[base.ref].id
+    assert {(d, size) for vid, d, size in snap.objects if vid == base_id} == expected
     assert by_ref[base.ref].datasets == (snap_ref.manifest_digest,)
     assert by_ref[tuned.ref].parents == (by_ref[base.ref].id,)
     assert by_ref[tuned.ref].tags == {"stage": "dev"}
@@ -146,8 +147,9 @@ def test_two_phase_apply_with_grace_shared_objects_and_idempotence(
 
     purge = plan_retention(registry, {**policy, "grace_period": "0s"})
     assert {v.ref for v in purge.by_decision("purge")} == {v.ref for v in old}
-    (other,) = [v for v in load_snapshot(registry).versions if v.ref == shared.ref]
-    shared_objects = {d for d, _ in other.objects}
+    snap = load_snapshot(registry)
+    (other,) = [v for v in snap.versions if v.ref == shared.ref]
+    shared_objects = {d for vid, d, _ in snap.objects if vid == other.id}
     assert not shared_objects & {d for d, _ in purge.objects}  # still used by other@...
     done = apply_plan(registry, purge.id)
     assert sorted(done.purged) == sorted(v.ref for v in old)

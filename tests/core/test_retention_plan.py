@@ -127,9 +127,9 @@ def oracle(policy: RetentionPolicy, snap: RegistrySnapshot, now: datetime):
         since = max(now if decisions[v.id] == "purge" else v.purged_at for v in users)
         if since + limit <= now:
             snap_purge.add(digest)
-    doomed = {d for v in snap.versions if decisions[v.id] == "purge" for d, _ in v.objects}
+    doomed = {d for vid, d, _ in snap.objects if decisions[vid] == "purge"}
     doomed |= {d for s in snap_purge for d, _ in snap.dataset_snapshots[s].objects}
-    staying = {d for v in snap.versions if decisions[v.id] not in gone for d, _ in v.objects}
+    staying = {d for vid, d, _ in snap.objects if decisions[vid] not in gone}
     staying |= {
         d
         for s, info in snap.dataset_snapshots.items()
@@ -159,11 +159,14 @@ def registries(draw):
     )
     count = draw(st.integers(0, 18))
     versions: list[VersionInfo] = []
+    objects: list[tuple[int, str, int]] = []
     for vid in range(1, count + 1):
         model = draw(st.sampled_from(models))
         status = draw(st.sampled_from(["active", "active", "active", "tombstoned", "purged"]))
         tomb = NOW - timedelta(hours=draw(st.integers(0, 96))) if status != "active" else None
         earlier = [v.id for v in versions]
+        pairs = draw(st.lists(st.sampled_from(POOL), max_size=3, unique=True))
+        objects += [(vid, digest, size) for digest, size in pairs]
         versions.append(
             VersionInfo(
                 id=vid,
@@ -173,7 +176,6 @@ def registries(draw):
                 created_at=NOW - timedelta(hours=draw(st.integers(0, 24 * 80))),
                 status=status,
                 tags=draw(st.sampled_from([{}, {"stage": "prod"}, {"stage": "dev"}])),
-                objects=tuple(draw(st.lists(st.sampled_from(POOL), max_size=3, unique=True))),
                 datasets=tuple(
                     draw(st.lists(st.sampled_from(sorted(DATASETS)), max_size=2, unique=True))
                 ),
@@ -214,7 +216,7 @@ def registries(draw):
         for _ in range(draw(st.integers(0, 2)))
         if versions
     ]
-    return RegistrySnapshot(NOW, versions, aliases, holds, dict(DATASETS))
+    return RegistrySnapshot(NOW, versions, aliases, holds, dict(DATASETS), objects)
 
 
 @st.composite
@@ -287,6 +289,7 @@ def test_plan_digest_is_independent_of_input_order(policy, snap, rnd) -> None:
         rnd.sample(snap.aliases, len(snap.aliases)),
         rnd.sample(snap.holds, len(snap.holds)),
         dict(reversed(list(snap.dataset_snapshots.items()))),
+        rnd.sample(snap.objects, len(snap.objects)),
     )
     first, second = make_plan(policy, snap), make_plan(policy, shuffled)
     assert first.digest == second.digest
@@ -310,7 +313,7 @@ def _version(vid: int, age_days: float, model: str = "churn", **kw) -> VersionIn
 
 def test_issue_example_plans_with_readable_reasons() -> None:
     policy = policy_from_text(ISSUE_EXAMPLE)
-    versions = [_version(i, 100 - i, objects=((f"blake3:{i:064x}", 1000),)) for i in range(1, 13)]
+    versions = [_version(i, 100 - i) for i in range(1, 13)]
     history = (
         AliasMove(1, NOW - timedelta(days=9 * 365)),  # served until 8 years ago: beyond 7y
         AliasMove(2, NOW - timedelta(days=8 * 365)),  # served until 6 years ago: within 7y
@@ -324,6 +327,7 @@ def test_issue_example_plans_with_readable_reasons() -> None:
         versions,
         [AliasInfo("churn", "production", 6, history)],
         [HoldInfo(7, "case 42")],
+        objects=[(i, f"blake3:{i:064x}", 1000) for i in range(1, 13)],
     )
     plan = make_plan(policy, snap)
     reasons = {p.id: p.reason for p in plan.versions}
@@ -353,14 +357,15 @@ def test_tombstoned_versions_wait_for_the_grace_period_then_purge() -> None:
     policy = RetentionPolicy(rules=[RetentionRule(keep_last=0)], grace_period=timedelta(hours=24))
     shared = ("blake3:" + "a" * 64, 50)
     versions = [
-        _version(1, 10, status="tombstoned", tombstoned_at=NOW - timedelta(hours=25),
-                 objects=(shared, ("blake3:" + "1" * 64, 10))),
-        _version(2, 9, status="tombstoned", tombstoned_at=NOW - timedelta(hours=23),
-                 objects=(("blake3:" + "2" * 64, 20),)),
-        _version(3, 8, objects=(shared,)),
+        _version(1, 10, status="tombstoned", tombstoned_at=NOW - timedelta(hours=25)),
+        _version(2, 9, status="tombstoned", tombstoned_at=NOW - timedelta(hours=23)),
+        _version(3, 8),
         _version(4, 7, status="purged", tombstoned_at=NOW - 3 * DAY, purged_at=NOW - 2 * DAY),
+    ]
+    objects = [
+        (1, *shared), (1, "blake3:" + "1" * 64, 10), (2, "blake3:" + "2" * 64, 20), (3, *shared)
     ]  # fmt: skip
-    plan = make_plan(policy, RegistrySnapshot(NOW, versions))
+    plan = make_plan(policy, RegistrySnapshot(NOW, versions, objects=objects))
     by_id = {p.id: p for p in plan.versions}
     assert by_id[1].decision == "purge"
     assert by_id[1].frees_bytes == 10  # the shared object stays: version 3 still holds it
@@ -444,11 +449,10 @@ def test_naive_now_is_refused_and_tampered_plans_are_unreadable() -> None:
 
 def test_plan_of_twenty_thousand_versions_decides_each_once() -> None:
     rnd = random.Random(7)
-    versions = [
-        _version(i, rnd.uniform(0, 400), model=f"m{i % 50}", objects=((f"blake3:{i:064x}", i),))
-        for i in range(1, 20_001)
-    ]
-    plan = make_plan(policy_from_text(ISSUE_EXAMPLE), RegistrySnapshot(NOW, versions))
+    versions = [_version(i, rnd.uniform(0, 400), model=f"m{i % 50}") for i in range(1, 20_001)]
+    objects = [(i, f"blake3:{i:064x}", i) for i in range(1, 20_001)]
+    snap = RegistrySnapshot(NOW, versions, objects=objects)
+    plan = make_plan(policy_from_text(ISSUE_EXAMPLE), snap)
     summary = plan.summary()
     assert summary["keep"] + summary["tombstone"] == 20_000
     assert len({p.id for p in plan.versions}) == 20_000
@@ -460,11 +464,13 @@ def test_plan_bytes_are_canonical_json_for_any_text() -> None:
     odd = 'quote " backslash \\ newline \n tab \t nul \x00 del \x7f é ☃ \u2028 \U0001f600'
     policy = RetentionPolicy(rules=[RetentionRule(name=odd, keep_last=0)])
     versions = [
-        _version(1, 5, model=odd, objects=(("blake3:" + "1" * 64, 7),)),
+        _version(1, 5, model=odd),
         _version(2, 5, model=odd, status="tombstoned", tombstoned_at=NOW - 3 * DAY),
         _version(3, 5, model=odd),
     ]
-    snap = RegistrySnapshot(NOW, versions, holds=[HoldInfo(3, odd)])
+    snap = RegistrySnapshot(
+        NOW, versions, holds=[HoldInfo(3, odd)], objects=[(1, "blake3:" + "1" * 64, 7)]
+    )
     plan = make_plan(policy, snap)
     assert {p.decision for p in plan.versions} == {"tombstone", "purge", "keep"}
     assert plan.content_bytes() == canonical_json(plan.content())
