@@ -19,7 +19,8 @@ Conventions:
   store objects a version's record references, so retention need not parse bodies:
   ``kind`` is :data:`OBJECT_KINDS` — ``artifact`` (manifest entries, with their size),
   ``code_diff`` and ``snapshot_manifest`` (a dataset snapshot's manifest; the files it lists
-  are read from the store). ``size`` is NULL where the record does not state it.
+  are read from the store). ``size`` is NULL where the record does not state it. A
+  partial index finds the few ``snapshot_manifest`` rows.
 * ``audit_events.at`` is the fixed-width ISO text that the event digest covers.
 """
 
@@ -43,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -155,6 +157,13 @@ version_objects = Table(
     CheckConstraint("kind IN ('artifact', 'code_diff', 'snapshot_manifest')", name="kind"),
     Index(None, "version_id"),
     Index(None, "digest"),
+    Index(
+        "ix_version_objects_snapshot_manifests",
+        "version_id",
+        "digest",
+        sqlite_where=text("kind = 'snapshot_manifest'"),
+        postgresql_where=text("kind = 'snapshot_manifest'"),
+    ),
 )
 
 aliases = Table(

@@ -21,7 +21,6 @@ from mv_orchestration.retention.policy import RetentionPolicy
 from mv_orchestration.retention.snapshot import PURGED, ObjectRef, RegistrySnapshot, VersionInfo
 
 GONE = frozenset({"purge", "purged"})
-LATER = frozenset({"tombstone", "wait"})  # bytes freed by a later purge
 _ID, _MODEL, _VERSION, _STATUS = map(attrgetter, ("id", "model", "version", "status"))
 _DIGEST = itemgetter(1)  # of a (position, digest, size) row
 _planned = partial(tuple.__new__, PlannedVersion)  # all fields, without a Python-level call
@@ -55,40 +54,45 @@ def _snapshot_decision(
 
 def _objects_by_role(
     rows: list[ObjectRef],
-    stays: Collection[int],
-    holds: Collection[int],
-    purge_at: dict[int, int],
+    position_of: dict[int, int],
+    gone: set[int],
+    holds: set[int],
+    purges: set[int],
     snapshot_objects: set[str],
 ) -> tuple[set[str], set[str], list[tuple[int, str, int]]]:
-    """Objects kept versions hold; objects a purge would delete that a version which
-    stays holds (``stays``: versions not gone; ``holds``: those something keeps); and the
-    ``(position, digest, size)`` rows of purged versions."""
+    """Objects kept versions (``holds``) hold; objects a purge would delete that a version
+    which stays (one not ``gone``) holds; and the ``(position, digest, size)`` rows of the
+    versions to purge."""
     kept_objects = {digest for version_id, digest, _ in rows if version_id in holds}
-    purging = [(purge_at[v], digest, size) for v, digest, size in rows if v in purge_at]
+    purging = [(position_of[v], digest, size) for v, digest, size in rows if v in purges]
     candidates = {digest for _, digest, _ in purging}
     candidates |= snapshot_objects
     retained = set()
     if candidates:
         retained = {
-            digest for version_id, digest, _ in rows if digest in candidates and version_id in stays
+            digest
+            for version_id, digest, _ in rows
+            if digest in candidates and version_id not in gone and version_id in position_of
         }
     return kept_objects, retained, purging
 
 
 def _claims(
     rows: list[ObjectRef],
+    position_of: dict[int, int],
+    not_freeing: set[int],
     purging: list[tuple[int, str, int]],
-    free_at: dict[int, int],
     kept_objects: set[str],
     retained: set[str],
 ) -> tuple[list[tuple[int, str, int]], set[str]]:
     """The ``(plan position, digest, size)`` of each freed object, attributed to the first
     entry in plan order that frees it (a purge frees what nothing staying retains, a
-    tombstone or wait at ``free_at`` what no kept version holds), and the freed digests."""
+    tombstone or wait that nothing keeps frees what no kept version holds), and the freed
+    digests."""
     eligible = [
-        (free_at[v], digest, size)
+        (position_of[v], digest, size)
         for v, digest, size in rows
-        if v in free_at and digest not in kept_objects
+        if v not in not_freeing and digest not in kept_objects and v in position_of
     ]
     eligible += [row for row in purging if row[1] not in retained]
     claimed = set(map(_DIGEST, eligible))
@@ -135,13 +139,10 @@ def account_bytes(
     holds the ids of versions something keeps.
     """
     ids = list(map(_ID, versions))
-    stays = set(compress(ids, [decision not in GONE for decision in decisions]))
-    purge_at = {ids[i]: i for i, decision in enumerate(decisions) if decision == "purge"}
-    free_at = {
-        ids[i]: i
-        for i, decision in enumerate(decisions)
-        if decision in LATER and ids[i] not in kept
-    }
+    position_of = dict(zip(ids, range(len(ids)), strict=True))
+    gone = {ids[i] for i in compress(range(len(ids)), map(GONE.__contains__, decisions))}
+    purges = {ids[i] for i in compress(range(len(ids)), map("purge".__eq__, decisions))}
+    holds = {version_id for version_id in kept if version_id not in gone}
     rows = snapshot.objects
     snapshot_objects = {
         digest for info in snapshot.dataset_snapshots.values() for digest, _ in info.objects
@@ -149,7 +150,7 @@ def account_bytes(
     # kept_objects are never freed (a kept version or snapshot holds them); retained
     # objects are not freed now (a purge would delete them, but something staying holds them)
     kept_objects, retained, purging = _objects_by_role(
-        rows, stays, stays.intersection(kept), purge_at, snapshot_objects
+        rows, position_of, gone, holds, purges, snapshot_objects
     )
     users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})
     for_snapshots: list[tuple[str, str, str]] = []
@@ -166,7 +167,7 @@ def account_bytes(
             retained.update(held)
         for_snapshots.append((digest, decision, reason))
 
-    claims, claimed = _claims(rows, purging, free_at, kept_objects, retained)
+    claims, claimed = _claims(rows, position_of, gone | holds, purging, kept_objects, retained)
     freed = [0] * len(versions)
     for position, _, size in claims:
         freed[position] += size

@@ -8,7 +8,9 @@ offered because their length varies; write ``30d`` or ``4w``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -26,6 +28,7 @@ UNIT_SECONDS: dict[str, int] = {
 _WHOLE = re.compile(r"^(?:\d+[smhdwy])+$")
 _PART = re.compile(r"(\d+)([smhdwy])")
 _MAX_SECONDS = 1000 * 365 * 86400
+_DAYS = attrgetter("days")
 
 
 def parse_duration(value: str | timedelta) -> timedelta:
@@ -86,6 +89,16 @@ def age_text(delta: timedelta) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+def age_texts(now: datetime, moments: Iterable[datetime]) -> list[str]:
+    """:func:`age_text` of ``now - moment`` for each of ``moments`` (whole days, the
+    common case, without a Python-level call per moment)."""
+    deltas = list(map(now.__sub__, moments))
+    return [
+        f"{days}d" if days > 0 else age_text(delta)
+        for days, delta in zip(map(_DAYS, deltas), deltas, strict=True)
+    ]
 
 
 def when_text(moment: datetime) -> str:

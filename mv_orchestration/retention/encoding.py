@@ -10,7 +10,6 @@ the whole chunk at once), else escaped one by one.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
@@ -70,23 +69,20 @@ def _array(items: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> Iter
     yield b"]"
 
 
-def plan_bytes(
+def plan_chunks(
     head: Mapping[str, Any], versions: Sequence[Any], objects: Sequence[tuple[str, int]]
-) -> bytes:
-    """Canonical JSON of plan content: ``head`` (its small members) plus ``versions``
-    (``PlannedVersion`` tuples) and ``objects`` (``(digest, size)``).
+) -> Iterator[bytes]:
+    """Canonical JSON of plan content, in pieces: ``head`` (its small members) plus
+    ``versions`` (``PlannedVersion`` tuples) and ``objects`` (``(digest, size)``).
 
-    Each chunk goes straight into one growing buffer: a million-version plan is a third of
-    a gigabyte, held once.
+    A million-version plan is a third of a gigabyte; its pieces can be stored as they are
+    made instead of being held at once.
     """
     arrays = {"versions": (versions, _versions), "objects": (objects, _objects)}
-    buffer = io.BytesIO()
     for index, key in enumerate(sorted([*head, *arrays])):
-        buffer.write((("," if index else "{") + _escape(key) + ":").encode("utf-8"))
+        yield (("," if index else "{") + _escape(key) + ":").encode("utf-8")
         if key in arrays:
-            for part in _array(*arrays[key]):
-                buffer.write(part)
+            yield from _array(*arrays[key])
         else:
-            buffer.write(_dumps(head[key]).encode("utf-8"))
-    buffer.write(b"}")
-    return buffer.getvalue()
+            yield _dumps(head[key]).encode("utf-8")
+    yield b"}"

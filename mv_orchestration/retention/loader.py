@@ -45,10 +45,14 @@ _version_info = partial(tuple.__new__, VersionInfo)  # all fields, without a Pyt
 _STATUSES = {status: status for status in (ACTIVE, TOMBSTONED, PURGED)}  # one string each
 
 
+def _scan(conn: Connection, sql: str) -> list[Any]:
+    """Every row of one plain ``SELECT``, as the driver returns them."""
+    return Prepared(text(sql)).rows(conn, {})
+
+
 def _tags(conn: Connection) -> dict[int, dict[str, str]]:
-    t = schema.version_tags
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for version_id, key, value in conn.execute(select(t.c.version_id, t.c.key, t.c.value)):
+    for version_id, key, value in _scan(conn, "SELECT version_id, key, value FROM version_tags"):
         tags[version_id][key] = value
     return tags
 
@@ -67,11 +71,6 @@ def _parents(conn: Connection) -> dict[int, tuple[int, ...]]:
     for child_id, parent_id in conn.execute(query):
         parents[child_id].append(parent_id)
     return {child_id: tuple(found) for child_id, found in parents.items()}
-
-
-def _scan(conn: Connection, sql: str) -> list[Any]:
-    """Every row of one plain ``SELECT``, as the driver returns them."""
-    return Prepared(text(sql)).rows(conn, {})
 
 
 def _datasets(conn: Connection) -> dict[int, tuple[str, ...]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -26,7 +26,7 @@ from operator import itemgetter, ne
 from typing import Any, NamedTuple
 
 from mv_orchestration.errors import IntegrityError
-from mv_orchestration.retention.encoding import plan_bytes
+from mv_orchestration.retention.encoding import plan_chunks
 from mv_orchestration.retention.policy import RetentionPolicy
 
 PLAN_KIND = "mvo.retention_plan"
@@ -91,20 +91,33 @@ class PlannedSnapshot:
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    """An immutable plan; ``digest`` covers every field but ``id`` and ``digest``.
+    """An immutable plan; ``digest`` is taken of its canonical JSON (:meth:`chunks`), and
+    ``id`` derived from it.
 
     ``objects`` are the ``(digest, size)`` store objects phase 2 deletes: those of
-    ``purge`` versions and snapshots that nothing staying references.
+    ``purge`` versions and snapshots that nothing staying references. The canonical JSON
+    is made when first needed: encoded in memory for :attr:`digest`, or streamed to a store
+    with :meth:`store`.
     """
 
-    id: str
-    digest: str
     created_at: datetime
     policy: RetentionPolicy
     policy_digest: str
     versions: tuple[PlannedVersion, ...]
     snapshots: tuple[PlannedSnapshot, ...] = ()
     objects: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def id(self) -> str:
+        """``plan-`` + the first 16 hex digits of :attr:`digest`."""
+        return plan_id_for(self.digest)
+
+    @cached_property
+    def digest(self) -> str:
+        """Digest of the canonical JSON of :meth:`content`."""
+        from mv_orchestration.hashing.digest import digest_bytes
+
+        return digest_bytes(self.content_bytes())
 
     def by_decision(self, decision: str) -> list[PlannedVersion]:
         """The versions with ``decision``, in plan order."""
@@ -131,25 +144,15 @@ class RetentionPlan:
         snapshots: Iterable[PlannedSnapshot] = (),
         objects: Iterable[tuple[str, int]] = (),
     ) -> RetentionPlan:
-        """Assemble a plan and compute its digest, id and policy digest."""
-        from mv_orchestration.hashing.digest import digest_bytes
-
-        versions, snapshots, objects = tuple(versions), tuple(snapshots), tuple(objects)
-        policy_digest = policy.digest()
-        data = plan_bytes(_head(created_at, policy, policy_digest, snapshots), versions, objects)
-        digest = digest_bytes(data)
-        plan = cls(
-            id=plan_id_for(digest),
-            digest=digest,
+        """Assemble a plan (its digest is computed when first read)."""
+        return cls(
             created_at=created_at,
             policy=policy,
-            policy_digest=policy_digest,
-            versions=versions,
-            snapshots=snapshots,
-            objects=objects,
+            policy_digest=policy.digest(),
+            versions=tuple(versions),
+            snapshots=tuple(snapshots),
+            objects=tuple(objects),
         )
-        vars(plan)["_encoded"] = data  # fill the cache: the bytes were just encoded
-        return plan
 
     def content(self) -> dict[str, Any]:
         """The digested content (everything but ``id`` and ``digest``)."""
@@ -166,6 +169,11 @@ class RetentionPlan:
         data["summary"] = self.summary()
         return data
 
+    def chunks(self) -> Iterator[bytes]:
+        """Canonical JSON of :meth:`content`, in pieces."""
+        head = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
+        return plan_chunks(head, self.versions, self.objects)
+
     def content_bytes(self) -> bytes:
         """Canonical JSON of :meth:`content` (the bytes :attr:`digest` is taken of),
         encoded once and kept with the plan."""
@@ -173,8 +181,17 @@ class RetentionPlan:
 
     @cached_property
     def _encoded(self) -> bytes:
-        head = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
-        return plan_bytes(head, self.versions, self.objects)
+        return b"".join(self.chunks())
+
+    def store(self, put_chunks: Callable[[Iterable[bytes]], str]) -> str:
+        """Write the canonical JSON through ``put_chunks`` (such as
+        :meth:`.ArtifactStore.put_chunks`, which hashes it as it stores it) and return
+        its digest, which becomes :attr:`digest` if that was not known yet."""
+        digest = put_chunks(self.chunks())
+        known = vars(self).setdefault("digest", digest)
+        if known != digest:
+            raise IntegrityError(f"retention plan stored as {digest}, not as its digest {known}")
+        return digest
 
     @classmethod
     def from_content_bytes(cls, data: bytes) -> RetentionPlan:
@@ -187,13 +204,10 @@ class RetentionPlan:
                 raise ValueError(f"kind is {content.get('kind')!r}")
             if content.get("schema_version") != PLAN_SCHEMA_VERSION:
                 raise ValueError(f"unsupported schema_version {content.get('schema_version')!r}")
-            digest = digest_bytes(data)
             policy = RetentionPolicy.model_validate(content["policy"])
             if policy.digest() != content["policy_digest"]:
                 raise ValueError("its policy does not match the recorded policy digest")
-            return cls(
-                id=plan_id_for(digest),
-                digest=digest,
+            plan = cls(
                 created_at=datetime.fromisoformat(content["created_at"]),
                 policy=policy,
                 policy_digest=content["policy_digest"],
@@ -203,6 +217,8 @@ class RetentionPlan:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"stored retention plan is not readable: {exc}") from None
+        vars(plan).update(digest=digest_bytes(data), _encoded=data)
+        return plan
 
 
 def plan_id_for(digest: str) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
+from itertools import compress
 from operator import attrgetter
+from typing import cast
 
 from mv_orchestration.errors import ValidationError
 from mv_orchestration.retention.accounting import account_bytes
@@ -23,14 +25,15 @@ from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion, Ret
 from mv_orchestration.retention.policy import RetentionPolicy
 from mv_orchestration.retention.scopes import Keeper, Scope
 from mv_orchestration.retention.snapshot import (
+    ACTIVE,
     PURGED,
-    TOMBSTONED,
     AliasInfo,
     RegistrySnapshot,
     VersionInfo,
 )
 
 _PLAN_ORDER = attrgetter("precedence", "id")
+_ID, _STATUS = attrgetter("id"), attrgetter("status")
 NO_RULE = "kept: no rule applies to this version"
 TOMBSTONE = "tombstone: "
 
@@ -124,30 +127,42 @@ def _decide(
     reasons: dict[int, str],
     now: datetime,
 ) -> tuple[list[str], list[str]]:
-    """The decision for every version and why, in plan order."""
+    """The decision for every version and why, in plan order (a few passes per model, each
+    over all its versions)."""
     grace, grace_text = policy.grace_period, format_duration(policy.grace_period)
     decisions: list[str] = []
     texts: list[str] = []
-    decide, explain = decisions.append, texts.append
     for model, versions in by_model.items():
-        scopes = scopes_of.get(model, [])
-        only = scopes[0] if len(scopes) == 1 else None  # so it covers every unkept version
-        for version in versions:
-            status, reason = version.status, reasons.get(version.id)
-            if status == PURGED:
-                decision, reason = "purged", "already purged"
-            elif status == TOMBSTONED:
-                decision, reason = _tombstoned_decision(version, reason, grace, now, grace_text)
-            elif reason is not None:
-                decision = "keep"
-            elif only is not None:
-                decision, reason = "tombstone", only.why_not(version, now, TOMBSTONE)
+        why: list[str | None] = list(map(reasons.get, map(_ID, versions)))
+        decided = ["tombstone" if text is None else "keep" for text in why]  # if active
+        for index in compress(range(len(versions)), map(ACTIVE.__ne__, map(_STATUS, versions))):
+            version = versions[index]
+            if version.status == PURGED:
+                decided[index], why[index] = "purged", "already purged"
             else:
-                why = [s.why_not(version, now) for s in scopes if s.covers(version.id)]
-                decision, reason = "tombstone", TOMBSTONE + "; ".join(why)
-            decide(decision)
-            explain(reason)
+                decided[index], why[index] = _tombstoned_decision(
+                    version, why[index], grace, now, grace_text
+                )
+        unkept = [index for index, decision in enumerate(decided) if decision == "tombstone"]
+        if unkept:
+            tombstoned = [versions[index] for index in unkept]
+            for index, text in zip(
+                unkept, _why_tombstoned(scopes_of.get(model, []), tombstoned, now), strict=True
+            ):
+                why[index] = text
+        decisions += decided
+        texts += cast(list[str], why)
     return decisions, texts
+
+
+def _why_tombstoned(scopes: list[Scope], versions: list[VersionInfo], now: datetime) -> list[str]:
+    """Why no rule keeps each of ``versions`` (one model's active versions nothing keeps)."""
+    if len(scopes) == 1:  # it covers every unkept version: no rule would have kept it
+        return scopes[0].why_not_all(versions, now, TOMBSTONE)
+    return [
+        TOMBSTONE + "; ".join(s.why_not(version, now) for s in scopes if s.covers(version.id))
+        for version in versions
+    ]
 
 
 def make_plan(

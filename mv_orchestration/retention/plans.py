@@ -1,8 +1,8 @@
 """Stored plans: immutable objects in the artifact store, found through the audit log.
 
-A plan's canonical JSON is stored with ``put_bytes`` (so it is content-addressed,
-create-only and verified on read) and a ``retention.plan`` audit event records
-``plan id -> digest``. Nothing can change a stored plan: a different plan has a different
+A plan's canonical JSON is stored with ``put_chunks`` as it is encoded (so it is
+content-addressed, create-only and verified on read) and a ``retention.plan`` audit event
+records ``plan id -> digest``. Nothing can change a stored plan: a different plan has a different
 digest and id.
 """
 
@@ -72,10 +72,9 @@ def plan_digests(conn: Connection, after_seq: int = 0) -> set[str]:
 
 def save_plan(registry: Any, plan: RetentionPlan, actor: str | None = None) -> StoredPlan:
     """Store ``plan`` (idempotent: saving the same plan twice records it once)."""
+    plan.store(registry.store.put_chunks)  # encoded as it is written, hashed, verified
     with registry.engine.connect() as conn:
         existing = _events(conn, plan.id)
-    # the store re-reads what it wrote and checks it against the plan's digest
-    registry.store.put_bytes(plan.content_bytes(), digest=plan.digest)
     summary = plan.summary()
     stored = StoredPlan(plan.id, plan.digest, plan.created_at, plan.policy_digest, summary)
     if not existing:

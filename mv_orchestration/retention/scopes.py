@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, lt
 
-from mv_orchestration.retention.durations import age_text, format_duration, when_text
+from mv_orchestration.retention.durations import age_text, age_texts, format_duration, when_text
 from mv_orchestration.retention.policy import RetentionRule
 from mv_orchestration.retention.snapshot import AliasInfo, VersionInfo
 
 _RANK_ORDER = attrgetter("precedence", "created_at", "id")
-_ID = attrgetter("id")
+_ID, _CREATED, _PRECEDENCE = map(attrgetter, ("id", "created_at", "precedence"))
+
+
+def _ranked(versions: list[VersionInfo]) -> list[VersionInfo]:
+    """``versions`` newest first (by precedence, then creation time, then id). Versions in
+    plan order with strictly increasing precedence are that order reversed, unsorted."""
+    precedences = list(map(_PRECEDENCE, versions))
+    if all(map(lt, precedences, precedences[1:])):
+        return versions[::-1]
+    return sorted(versions, key=_RANK_ORDER, reverse=True)
 
 
 class Keeper:
@@ -87,7 +96,7 @@ class Scope:
         self._ids: Collection[int] | None = None
         self._last: str | None = None
         if rule.keep_last is not None:
-            self.ranked = sorted(versions, key=_RANK_ORDER, reverse=True)
+            self.ranked = _ranked(versions)
             self.ranks = dict(zip(map(_ID, self.ranked), range(1, len(versions) + 1), strict=True))
             self._ids = self.ranks
             self._last = f"beyond keep_last {rule.keep_last} (rank "
@@ -117,15 +126,23 @@ class Scope:
 
     def why_not(self, version: VersionInfo, now: datetime, prefix: str = "") -> str:
         """Why this rule does not keep ``version`` (after ``prefix``)."""
+        return self.why_not_all([version], now, prefix)[0]
+
+    def why_not_all(self, versions: list[VersionInfo], now: datetime, prefix: str) -> list[str]:
+        """:meth:`why_not` for each of ``versions``."""
         last, within = self._last, self._within
+        ranks = map(self.ranks.__getitem__, map(_ID, versions))
         if within is not None:
-            age = age_text(now - version.created_at)
+            ages = age_texts(now, map(_CREATED, versions))
             if last is None:
-                return f"{prefix}created {age}{within}"
-            return f"{prefix}{last}{self.ranks[version.id]}), created {age}{within}"
+                return [f"{prefix}created {age}{within}" for age in ages]
+            return [
+                f"{prefix}{last}{rank}), created {age}{within}"
+                for rank, age in zip(ranks, ages, strict=False)
+            ]
         if last is not None:
-            return f"{prefix}{last}{self.ranks[version.id]}){self._tail}"
-        return prefix + self._tail.lstrip(", ")
+            return [f"{prefix}{last}{rank}){self._tail}" for rank in ranks]
+        return [prefix + self._tail.lstrip(", ")] * len(versions)
 
     def keep(self, aliases: list[AliasInfo], now: datetime, keeper: Keeper) -> None:
         """Record in ``keeper`` what the rule keeps of its versions (``aliases``: the

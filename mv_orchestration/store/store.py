@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from mv_orchestration.errors import (
     ConfigurationError,
@@ -39,6 +39,7 @@ from mv_orchestration.store._backend import Backend
 from mv_orchestration.store._local import LocalBackend
 from mv_orchestration.store._url import parse_store_url
 from mv_orchestration.store.names import resolve_inside
+from mv_orchestration.store.pipe import ChunkPipe
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,10 @@ class ArtifactStore:
         return f"{OBJECTS_DIR}/{algo}/{hexdigest[:2]}/{hexdigest[2:]}"
 
     # --- writing --------------------------------------------------------------------------
-    def put_bytes(self, data: bytes, algo: str = DEFAULT_ALGO, digest: str | None = None) -> str:
+    def put_bytes(self, data: bytes, algo: str = DEFAULT_ALGO) -> str:
         """Store ``data``; return its digest. If already present, only its mtime is
-        refreshed (see :meth:`Backend.touch`). A given ``digest`` saves the first hashing
-        pass and is checked against what is stored (DigestMismatchError)."""
-        if digest is None:
-            digest = digest_bytes(data, check_algo(algo))
-        elif parse_digest(digest)[0] != algo:
-            raise ValidationError(f"digest {digest} is not a {algo} digest")
+        refreshed (see :meth:`Backend.touch`)."""
+        digest = digest_bytes(data, algo)
         key = self.object_path(digest)
         if self._backend.size(key) != len(data) or not self._backend.touch(key):
             self._backend.publish_bytes(bytes(data), key, digest)
@@ -138,6 +135,27 @@ class ArtifactStore:
         nothing is published."""
         check_algo(algo)
         return self._backend.publish_stream(fileobj, algo, self.object_path)
+
+    def put_chunks(self, chunks: Iterable[bytes], algo: str = DEFAULT_ALGO) -> str:
+        """Store the concatenation of ``chunks``; return its digest.
+
+        The chunks are produced in the calling thread while a worker thread hashes and
+        writes them (:class:`.ChunkPipe`), so producing and storing overlap. If producing
+        raises, nothing is published and the error propagates.
+        """
+        check_algo(algo)
+        pipe = ChunkPipe()
+        with ThreadPoolExecutor(1, thread_name_prefix="mvo-put-chunks") as pool:
+            stored = pool.submit(self.put_stream, cast(BinaryIO, pipe), algo)
+            try:
+                for chunk in chunks:
+                    if not pipe.put(chunk, stored):
+                        break  # the writer failed: its error is raised below
+            except BaseException:
+                pipe.fail(stored)
+                raise
+            pipe.close(stored)
+            return stored.result()
 
     def put_tree(self, path: str | os.PathLike[str], algo: str = DEFAULT_ALGO) -> Manifest:
         """Store every file of a file or directory (deduplicated); return its manifest.
