@@ -55,7 +55,7 @@ class ChunkPipe:
 
     def read(self, size: int = -1) -> memoryview:
         """Up to ``size`` bytes (all of the current chunk when ``size`` is negative)."""
-        if not self._chunk and not self._ended:
+        while not self._chunk and not self._ended:
             item = self._queue.get()
             if isinstance(item, ProducerFailed):
                 self._ended = True

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from mv_orchestration.errors import IntegrityError, LeaseError, NotFoundError
+from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.registry import Registry, connect, schema
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import (
@@ -111,6 +112,9 @@ def test_issue_example_plans_and_stores_a_readable_plan(registry: Registry, tmp_
     )
     assert load_plan(registry, plan.id) == plan
     assert load_plan(registry, plan.digest) == plan
+    # stored as it was encoded: the same bytes an in-memory encoding gives
+    assert registry.store.get_bytes(plan.digest) == plan.content_bytes()
+    assert digest_bytes(plan.content_bytes()) == plan.digest
     with pytest.raises(NotFoundError):
         load_plan(registry, "plan-0000000000000000")
 

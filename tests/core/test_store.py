@@ -6,6 +6,7 @@ import io
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -132,6 +133,43 @@ def test_exception_inside_the_writer_leaves_nothing(store: ArtifactStore) -> Non
     assert store.get_bytes(digest) == b"complete"
     assert store.put_stream(io.BytesIO(b"complete")) == digest
     assert raw_keys(store) == [store.object_path(digest)]
+
+
+def test_put_chunks_stores_the_concatenation_or_nothing(store: ArtifactStore) -> None:
+    chunks = [os.urandom(n) for n in (0, 1, 5 << 20, 3, 9 << 20, 7)]  # larger than a block
+    whole = b"".join(chunks)
+    digest = store.put_chunks(iter(chunks))
+    assert digest == digest_bytes(whole)
+    assert store.get_bytes(digest) == whole
+    assert store.put_chunks([whole[:10], whole[10:]]) == digest  # already there: deduplicated
+
+    def failing() -> Iterator[bytes]:
+        for index in range(20):  # more chunks than the pipe holds
+            yield b"%d" % index * 100_000
+        raise RuntimeError("encoder broke")
+
+    before = raw_keys(store)
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        store.put_chunks(failing())
+    assert raw_keys(store) == before
+
+
+def test_put_chunks_raises_the_writers_error_without_waiting_for_every_chunk(
+    tmp_path: Path,
+) -> None:
+    store = ArtifactStore.from_url(str(tmp_path / "store"))
+    store.put_bytes(b"first")  # creates the store's folder
+    (tmp_path / "store" / "tmp").write_bytes(b"")  # a file where staging needs a folder
+    produced = []
+
+    def endless() -> Iterator[bytes]:
+        for index in range(10_000):
+            produced.append(index)
+            yield b"x" * 1000
+
+    with pytest.raises(OSError):
+        store.put_chunks(endless())
+    assert len(produced) < 10_000
 
 
 def test_tampered_object_fails_every_read_and_nothing_reaches_the_caller(
