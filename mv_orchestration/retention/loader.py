@@ -100,10 +100,13 @@ def _status_times(
     tombstoned: dict[int, datetime] = {}
     purged: dict[int, datetime] = {}
     for index in compress(range(len(ids)), map(ACTIVE.__ne__, statuses)):
-        if changed[index] is not None:
-            status = statuses[index]
-            moments = tombstoned if status == TOMBSTONED else purged if status == PURGED else {}
-            moments[ids[index]] = parse(changed[index])
+        moment = changed[index]
+        if moment is None:
+            continue
+        if statuses[index] == TOMBSTONED:
+            tombstoned[ids[index]] = parse(moment)
+        elif statuses[index] == PURGED:
+            purged[ids[index]] = parse(moment)
     return tombstoned, purged
 
 

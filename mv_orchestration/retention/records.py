@@ -50,8 +50,8 @@ class VersionPage(NamedTuple):
 
 
 def time_parser(conn: Connection) -> Callable[[Any], datetime]:
-    """Turns a time of a :class:`VersionPage` row into aware UTC: SQLite's text (naive UTC,
-    read with its offset appended) or the driver's datetime."""
+    """Turns a version time, as the driver returns it, into aware UTC: SQLite's text (naive
+    UTC, read with its offset appended) or the driver's datetime."""
     return datetime.fromisoformat if conn.dialect.name == "sqlite" else as_utc
 
 

@@ -138,7 +138,7 @@ class Scope:
                 return [f"{prefix}created {age}{within}" for age in ages]
             return [
                 f"{prefix}{last}{rank}), created {age}{within}"
-                for rank, age in zip(ranks, ages, strict=False)
+                for rank, age in zip(ranks, ages, strict=True)
             ]
         if last is not None:
             return [f"{prefix}{last}{rank}){self._tail}" for rank in ranks]
