@@ -8,7 +8,8 @@
   baseline: listing the store's files.
 
 The registries are filled with bulk SQL (realistic record bodies, aliases with history,
-holds, tags; not timed); the plan registry is then checkpointed and flushed to disk.
+holds, tags; not timed); the plan and GC registries are then checkpointed and flushed to
+disk, the GC store's files with them.
 ``--scale 0.01`` runs everything at 1 %. ``--check`` exits 1 when a budget is missed.
 
     python benchmarks/bench_retention.py [--scale 1.0] [--check] [--keep DIR]
@@ -149,8 +150,9 @@ def fill(
 
 
 def settle(db: Path) -> None:
-    """Checkpoint the bulk fill's WAL and flush its gigabytes of writes (not timed), so a
-    read benchmark does not run beside the kernel writing them back."""
+    """Checkpoint the bulk fill's WAL and flush every pending write to disk (not timed), so
+    a benchmark neither runs beside the kernel writing them back nor deletes files that
+    never reached the disk."""
     with sqlite3.connect(db) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     os.sync()
@@ -258,6 +260,7 @@ def bench_gc(root: Path, objects: int) -> float:
         return [{"digest": digest, "path": "model.bin", "size": size}]
 
     fill(reg, live, per_model=1000, objects_of=objects_of)
+    settle(root / "gc.db")  # the store's files too: GC deletes files already on disk
     _, baseline = timed(lambda: sum(len(files) for _, _, files in os.walk(store_root)))
     report, seconds = timed(lambda: collect_garbage(reg, dry_run=False))
     print(

@@ -20,7 +20,7 @@ from mv_orchestration.registry.audit import append_event
 from mv_orchestration.retention.marks import Marks, marks_since
 
 log = logging.getLogger(__name__)
-DEFAULT_BATCH = 256
+DEFAULT_BATCH = 1024  # objects per write transaction, which holds registrations off meanwhile
 
 
 @dataclass
@@ -70,12 +70,13 @@ def sweep(
             live = marks_since(conn, store, marks)
             removed: list[str] = []
             absent: list[str] = []
-            spared: list[str] = []
-            for digest, size in batch:
-                if digest in live or digest in marks.objects:
-                    spared.append(digest)
-                    continue
-                if store.delete(digest):
+            spared = [d for d, _ in batch if d in live or d in marks.objects]
+            unreferenced = [
+                (d, size) for d, size in batch if d not in live and d not in marks.objects
+            ]
+            existed = store.delete_many([digest for digest, _ in unreferenced])
+            for (digest, size), deleted in zip(unreferenced, existed, strict=True):
+                if deleted:
                     gone[digest] = size
                 (removed if digest in gone else absent).append(digest)
             if removed or absent:

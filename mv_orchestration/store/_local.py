@@ -97,18 +97,19 @@ class LocalBackend:
         return True
 
     def list(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
-        base = self.root / prefix
-        for dirpath, _, filenames in os.walk(base):
+        root = os.fspath(self.root)
+        for dirpath, _, filenames in os.walk(os.path.join(root, prefix)):
+            relative = os.path.relpath(dirpath, root)
+            directory = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
             for name in filenames:
                 if name.startswith(TMP_PREFIX):
                     continue
-                path = Path(dirpath, name)
                 try:
-                    st = path.stat()
+                    st = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:
                     continue
                 mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
-                yield path.relative_to(self.root).as_posix(), st.st_size, mtime
+                yield directory + name, st.st_size, mtime
 
     def sweep_temporary(self, older_than_s: float) -> int:
         cutoff = time.time() - older_than_s

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 OBJECTS_DIR = "objects"
 STAT_CACHE_FILE = "statcache.db"
+DELETE_WORKERS = 16
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,16 @@ class ArtifactStore:
     def delete(self, digest: str) -> bool:
         """Remove an object (garbage collection only). True if it existed."""
         return self._backend.delete(self.object_path(digest))
+
+    def delete_many(self, digests: Sequence[str]) -> list[bool]:
+        """:meth:`delete` each of ``digests``, :data:`DELETE_WORKERS` at a time (a deletion
+        mostly waits on the disk or the network); whether each existed, in order."""
+        keys = list(map(self.object_path, digests))
+        if len(keys) < 2:
+            return list(map(self._backend.delete, keys))
+        workers = min(DELETE_WORKERS, len(keys))
+        with ThreadPoolExecutor(workers, thread_name_prefix="mvo-delete") as pool:
+            return list(pool.map(self._backend.delete, keys))
 
     def sweep_temporary(self, older_than_s: float = 3600.0) -> int:
         """Remove staging leftovers of writers that died, older than ``older_than_s``

@@ -216,6 +216,9 @@ class _CrashingStore:
         self.allowed -= 1
         return self._store.delete(digest)
 
+    def delete_many(self, digests: list[str]) -> list[bool]:
+        return [self.delete(digest) for digest in digests]
+
     def __getattr__(self, name: str):
         return getattr(self._store, name)
 

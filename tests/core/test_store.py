@@ -199,6 +199,15 @@ def test_missing_objects(store: ArtifactStore, tmp_path: Path) -> None:
     assert store.delete(stored) is True and not store.exists(stored)
 
 
+def test_delete_many(store: ArtifactStore) -> None:
+    stored = [store.put_bytes(f"object {i}".encode()) for i in range(10)]
+    digests = [*stored[:5], digest_bytes(b"never stored"), *stored[5:]]
+    assert store.delete_many(digests) == [True] * 5 + [False] + [True] * 5
+    assert not any(map(store.exists, stored))
+    assert store.delete_many(stored[:1]) == [False]
+    assert store.delete_many([]) == []
+
+
 def test_put_tree_and_materialize(store: ArtifactStore, tmp_path: Path) -> None:
     src = tmp_path / "model"
     files = {"weights.bin": os.urandom(300_000), "conf/a.json": b"{}", "conf/b.json": b"{}"}
