@@ -53,57 +53,39 @@ def _snapshot_decision(
 
 
 def _objects_by_role(
-    rows: list[ObjectRef],
-    position_of: dict[int, int],
-    gone: set[int],
-    holds: set[int],
-    purges: set[int],
-    snapshot_objects: set[str],
-) -> tuple[set[str], set[str], list[tuple[int, str, int]]]:
-    """Objects kept versions (``holds``) hold; objects a purge would delete that a version
-    which stays (one not ``gone``) holds; and the ``(position, digest, size)`` rows of the
-    versions to purge."""
+    rows: list[ObjectRef], position_of: dict[int, int], holds: set[int], purges: set[int]
+) -> tuple[set[str], list[tuple[int, str, int]]]:
+    """Objects kept versions (``holds``) hold, and the ``(position, digest, size)`` rows of
+    the versions to purge."""
     kept_objects = {digest for version_id, digest, _ in rows if version_id in holds}
     purging = [(position_of[v], digest, size) for v, digest, size in rows if v in purges]
-    candidates = {digest for _, digest, _ in purging}
-    candidates |= snapshot_objects
-    retained = set()
-    if candidates:
-        retained = {
-            digest
-            for version_id, digest, _ in rows
-            if digest in candidates and version_id not in gone and version_id in position_of
-        }
-    return kept_objects, retained, purging
+    return kept_objects, purging
 
 
-def _claims(
+def _freeing_later(
     rows: list[ObjectRef],
     position_of: dict[int, int],
     not_freeing: set[int],
-    purging: list[tuple[int, str, int]],
     kept_objects: set[str],
-    retained: set[str],
-) -> tuple[list[tuple[int, str, int]], set[str]]:
-    """The ``(plan position, digest, size)`` of each freed object, attributed to the first
-    entry in plan order that frees it (a purge frees what nothing staying retains, a
-    tombstone or wait that nothing keeps frees what no kept version holds), and the freed
-    digests."""
-    eligible = [
+) -> list[tuple[int, str, int]]:
+    """The ``(plan position, digest, size)`` rows of the versions that stay but that nothing
+    keeps (tombstones, waits) and that no kept version or snapshot holds: a later purge
+    frees them."""
+    return [
         (position_of[v], digest, size)
         for v, digest, size in rows
         if v not in not_freeing and digest not in kept_objects and v in position_of
     ]
-    eligible += [row for row in purging if row[1] not in retained]
-    claimed = set(map(_DIGEST, eligible))
-    if len(claimed) == len(eligible):
-        return eligible, claimed
-    first: dict[str, tuple[int, str, int]] = {}  # an object several entries free
+
+
+def _first_claims(eligible: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
+    """Each freed object attributed to the first row in plan order that frees it."""
+    first: dict[str, tuple[int, str, int]] = {}
     for row in eligible:
         earlier = first.get(row[1])
         if earlier is None or row[0] < earlier[0]:
             first[row[1]] = row
-    return list(first.values()), claimed
+    return list(first.values())
 
 
 def _users(
@@ -147,11 +129,8 @@ def account_bytes(
     snapshot_objects = {
         digest for info in snapshot.dataset_snapshots.values() for digest, _ in info.objects
     }
-    # kept_objects are never freed (a kept version or snapshot holds them); retained
-    # objects are not freed now (a purge would delete them, but something staying holds them)
-    kept_objects, retained, purging = _objects_by_role(
-        rows, position_of, gone, holds, purges, snapshot_objects
-    )
+    # kept_objects are never freed (a kept version or snapshot holds them)
+    kept_objects, purging = _objects_by_role(rows, position_of, holds, purges)
     users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})
     for_snapshots: list[tuple[str, str, str]] = []
     for digest in sorted(snapshot.dataset_snapshots):
@@ -162,12 +141,17 @@ def account_bytes(
             now,
         )
         if decision == "keep":
-            held = [d for d, _ in snapshot.dataset_snapshots[digest].objects]
-            kept_objects.update(held)
-            retained.update(held)
+            kept_objects.update(d for d, _ in snapshot.dataset_snapshots[digest].objects)
         for_snapshots.append((digest, decision, reason))
 
-    claims, claimed = _claims(rows, position_of, gone | holds, purging, kept_objects, retained)
+    eligible = _freeing_later(rows, position_of, gone | holds, kept_objects)
+    # a purge frees what nothing staying retains: no kept version or snapshot, and no
+    # version freeing it later
+    candidates = {digest for _, digest, _ in purging} | snapshot_objects
+    retained = candidates & kept_objects | candidates.intersection(map(_DIGEST, eligible))
+    eligible += [row for row in purging if row[1] not in retained]
+    claimed = set(map(_DIGEST, eligible))
+    claims = eligible if len(claimed) == len(eligible) else _first_claims(eligible)
     freed = [0] * len(versions)
     for position, _, size in claims:
         freed[position] += size

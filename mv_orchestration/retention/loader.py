@@ -13,7 +13,8 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from functools import partial
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -42,6 +43,7 @@ from mv_orchestration.retention.snapshot import (
 
 log = logging.getLogger(__name__)
 _version_info = partial(tuple.__new__, VersionInfo)  # all fields, without a Python-level call
+_DATASETS = attrgetter("datasets")
 _STATUSES = {status: status for status in (ACTIVE, TOMBSTONED, PURGED)}  # one string each
 
 
@@ -186,7 +188,7 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
         aliases = _aliases(conn, names)
         holds = _holds(conn)
         gone = purged_snapshots(conn)
-    referenced = {digest for version in versions for digest in version.datasets}
+    referenced = set(chain.from_iterable(map(_DATASETS, versions)))
     datasets = {
         digest: DatasetSnapshotInfo(digest, snapshot_objects(registry.store, digest))
         for digest in sorted(referenced - gone)

@@ -33,7 +33,7 @@ from mv_orchestration.retention.snapshot import (
 )
 
 _PLAN_ORDER = attrgetter("precedence", "id")
-_ID, _STATUS = attrgetter("id"), attrgetter("status")
+_ID, _STATUS, _PARENTS = attrgetter("id"), attrgetter("status"), attrgetter("parents")
 NO_RULE = "kept: no rule applies to this version"
 TOMBSTONE = "tombstone: "
 
@@ -73,7 +73,7 @@ def _protect(
 def _keep_parents(ordered: list[VersionInfo], keeper: Keeper) -> None:
     """Keep every parent of a version that stays, transitively. Children are visited in
     plan order, so the child a parent's reason names does not depend on input order."""
-    if not any(version.parents for version in ordered):
+    if not any(map(_PARENTS, ordered)):
         return
     by_id = {version.id: version for version in ordered}
     kept = keeper.reasons
