@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from operator import attrgetter
-from typing import Annotated, Any
+from itertools import compress, repeat
+from operator import attrgetter, is_
+from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, PlainSerializer
 
@@ -92,13 +93,16 @@ def age_text(delta: timedelta) -> str:
 
 
 def age_texts(now: datetime, moments: Iterable[datetime]) -> list[str]:
-    """:func:`age_text` of ``now - moment`` for each of ``moments`` (whole days, the
-    common case, without a Python-level call per moment)."""
+    """:func:`age_text` of ``now - moment`` for each of ``moments`` (each whole number of
+    days, the common case, is written once)."""
     deltas = list(map(now.__sub__, moments))
-    return [
-        f"{days}d" if days > 0 else age_text(delta)
-        for days, delta in zip(map(_DAYS, deltas), deltas, strict=True)
-    ]
+    days = list(map(_DAYS, deltas))
+    texts: list[str | None] = list(
+        map({count: f"{count}d" for count in set(days) if count > 0}.get, days)
+    )
+    for index in compress(range(len(texts)), map(is_, texts, repeat(None))):
+        texts[index] = age_text(deltas[index])
+    return cast(list[str], texts)
 
 
 def when_text(moment: datetime) -> str:
