@@ -29,6 +29,11 @@ class MissingObjectError(IntegrityError):
     """An object that a record references is absent from the store."""
 
 
+class SweptObjectError(MissingObjectError):
+    """Objects a registration uploaded or reused were garbage-collected before it
+    committed (it uploads them again and retries)."""
+
+
 class AuditChainError(IntegrityError):
     """The audit log's hash chain is broken (an event was edited, removed or reordered)."""
 

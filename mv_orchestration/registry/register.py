@@ -10,7 +10,7 @@ statements of this path run on the DBAPI cursor (:class:`.prepared.Prepared`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -188,16 +188,21 @@ def latest_version(conn: Connection, model_id: int) -> Latest | None:
 
 
 def register(
-    conn: Connection, draft: Draft, known_models: dict[str, int] | None = None
+    conn: Connection,
+    draft: Draft,
+    known_models: dict[str, int] | None = None,
+    before_insert: Callable[[Connection], object] | None = None,
 ) -> ModelVersion:
     """Run the registration inside ``conn``'s open transaction (``known_models``: see
-    :func:`lock_model`)."""
+    :func:`lock_model`); ``before_insert`` runs once it is known to be a new version."""
     now = utcnow()
     model_id = lock_model(conn, draft.model, create=True, now=now, known=known_models)
     assert model_id is not None
     existing = find_existing(conn, model_id, draft)
     if existing is not None:
         return ModelVersion.from_row(existing, created=False)
+    if before_insert is not None:
+        before_insert(conn)
     latest = latest_version(conn, model_id)
     if draft.version is not None:
         version = draft.version

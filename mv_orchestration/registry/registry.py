@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -174,6 +175,7 @@ class Registry:
     ) -> ModelVersion:
         """Register ``path`` for ``run`` (what :meth:`Run.register_model` calls)."""
         from mv_orchestration.registry.drafting import draft_for_run
+        from mv_orchestration.registry.presence import check_stored, commit_uploaded
         from mv_orchestration.registry.register import find_by_key, register
         from mv_orchestration.registry.resolve import model_id_of
 
@@ -200,10 +202,15 @@ class Registry:
             parent=parent,
             idempotency_key=idempotency_key,
         )
-        upload()
-        mv = self.write(
-            f"register {draft.model}", lambda conn: register(conn, draft, self._model_ids)
-        )
+
+        def commit() -> ModelVersion:
+            stored = partial(check_stored, store=self.store, fields=draft.fields_json)
+            return self.write(
+                f"register {draft.model}",
+                lambda conn: register(conn, draft, self._model_ids, before_insert=stored),
+            )
+
+        mv = commit_uploaded(upload, commit)
         log.info("%s %s (%s)", "registered" if mv.created else "found", mv.ref, mv.record_id)
         return mv
 

@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 from mv_orchestration.errors import (
     ConfigurationError,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 OBJECTS_DIR = "objects"
 STAT_CACHE_FILE = "statcache.db"
 DELETE_WORKERS = 16
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -258,12 +259,20 @@ class ArtifactStore:
     def delete_many(self, digests: Sequence[str]) -> list[bool]:
         """:meth:`delete` each of ``digests``, :data:`DELETE_WORKERS` at a time (a deletion
         mostly waits on the disk or the network); whether each existed, in order."""
+        return self._each(self._backend.delete, digests, DELETE_WORKERS)
+
+    def missing(self, digests: Sequence[str]) -> list[str]:
+        """Those of ``digests`` that are not stored, checked several at a time."""
+        sizes = self._each(self._backend.size, digests, self.workers)
+        return [digest for digest, size in zip(digests, sizes, strict=True) if size is None]
+
+    def _each(self, call: Callable[[str], T], digests: Sequence[str], workers: int) -> list[T]:
+        """``call`` on the key of each of ``digests``, ``workers`` at a time, in order."""
         keys = list(map(self.object_path, digests))
         if len(keys) < 2:
-            return list(map(self._backend.delete, keys))
-        workers = min(DELETE_WORKERS, len(keys))
-        with ThreadPoolExecutor(workers, thread_name_prefix="mvo-delete") as pool:
-            return list(pool.map(self._backend.delete, keys))
+            return list(map(call, keys))
+        with ThreadPoolExecutor(min(workers, len(keys)), thread_name_prefix="mvo-each") as pool:
+            return list(pool.map(call, keys))
 
     def sweep_temporary(self, older_than_s: float = 3600.0) -> int:
         """Remove staging leftovers of writers that died, older than ``older_than_s``

@@ -239,3 +239,58 @@ def test_gc_racing_four_writers_never_loses_an_acknowledged_version(tmp_path: Pa
     final = main.verify()
     main.close()
     assert problems == [] and final.ok, (problems, final.problems)
+
+
+def _sweep_after_upload(monkeypatch: pytest.MonkeyPatch, registry: Registry, times: int) -> list:
+    """Make the first ``times`` uploads of a registration be followed by a sweep of what a
+    GC listed before them (old garbage then, reused by the upload since)."""
+    from mv_orchestration.registry import drafting
+    from mv_orchestration.retention.marks import mark_registry
+    from mv_orchestration.retention.sweep import sweep
+
+    listed = collect_garbage(registry).candidates
+    marks = mark_registry(registry)
+    upload, swept = drafting._upload, []
+
+    def upload_then_sweep(*args: object) -> None:
+        upload(*args)
+        if len(swept) < times:
+            result = sweep(
+                registry, listed, marks, action="retention.gc_delete", subject="store", actor=None
+            )
+            swept.append(set(result.deleted))
+
+    monkeypatch.setattr(drafting, "_upload", upload_then_sweep)
+    return swept
+
+
+def test_an_object_swept_between_upload_and_commit_is_uploaded_again(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"weights a crashed run left behind" * 8)
+    reused = _orphan(registry, weights.read_bytes())
+    swept = _sweep_after_upload(monkeypatch, registry, times=1)
+
+    version = registry.register("churn", weights)
+
+    assert swept == [{reused}]  # deleted after the upload had found it stored
+    assert [e.digest for e in registry.record(version.ref).artifacts.entries] == [reused]
+    assert registry.store.exists(reused)
+    assert registry.verify(version.ref).ok
+
+
+def test_a_registration_whose_objects_keep_being_swept_fails_and_registers_nothing(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mv_orchestration.errors import SweptObjectError
+    from mv_orchestration.registry.presence import UPLOAD_ATTEMPTS
+
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"weights swept again and again" * 8)
+    reused = _orphan(registry, weights.read_bytes())
+    swept = _sweep_after_upload(monkeypatch, registry, times=UPLOAD_ATTEMPTS)
+    with pytest.raises(SweptObjectError, match="garbage-collected before it was registered"):
+        registry.register("churn", weights)
+    assert swept[0] == {reused} and len(swept) == UPLOAD_ATTEMPTS
+    assert registry.models() == []
