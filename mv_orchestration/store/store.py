@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 OBJECTS_DIR = "objects"
 STAT_CACHE_FILE = "statcache.db"
 DELETE_WORKERS = 16
+SERIAL_UP_TO = 8  # keys that delete_many and missing handle one by one
 T = TypeVar("T")
 
 
@@ -267,9 +268,10 @@ class ArtifactStore:
         return [digest for digest, size in zip(digests, sizes, strict=True) if size is None]
 
     def _each(self, call: Callable[[str], T], digests: Sequence[str], workers: int) -> list[T]:
-        """``call`` on the key of each of ``digests``, ``workers`` at a time, in order."""
+        """``call`` on the key of each of ``digests``, ``workers`` at a time (one at a time
+        for a few: starting threads would take longer), in order."""
         keys = list(map(self.object_path, digests))
-        if len(keys) < 2:
+        if len(keys) <= SERIAL_UP_TO:
             return list(map(call, keys))
         with ThreadPoolExecutor(min(workers, len(keys)), thread_name_prefix="mvo-each") as pool:
             return list(pool.map(call, keys))

@@ -199,10 +199,14 @@ def test_missing_objects(store: ArtifactStore, tmp_path: Path) -> None:
     assert store.delete(stored) is True and not store.exists(stored)
 
 
-def test_delete_many(store: ArtifactStore) -> None:
+def test_delete_many_and_missing(store: ArtifactStore) -> None:
     stored = [store.put_bytes(f"object {i}".encode()) for i in range(10)]
-    digests = [*stored[:5], digest_bytes(b"never stored"), *stored[5:]]
+    absent = digest_bytes(b"never stored")
+    digests = [*stored[:5], absent, *stored[5:]]
+    assert store.missing(digests) == [absent]  # checked several at a time
+    assert store.missing([absent, stored[0]]) == [absent]  # one at a time
     assert store.delete_many(digests) == [True] * 5 + [False] + [True] * 5
+    assert store.missing(stored[:2]) == stored[:2]
     assert not any(map(store.exists, stored))
     assert store.delete_many(stored[:1]) == [False]
     assert store.delete_many([]) == []
