@@ -174,8 +174,9 @@ def _holds(conn: Connection) -> list[HoldInfo]:
 def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapshot:
     """Everything planning needs, read from ``registry`` (a ``Registry``) at ``now``.
 
-    Dataset snapshots already purged by retention are left out; the objects of the others
-    are read from their stored manifests.
+    Dataset snapshots already purged by retention are left out, unless a version that is
+    not purged references one (it was logged again); the objects of the others are read
+    from their stored manifests.
     """
     taken_at = as_utc(now) if now is not None else utcnow()
     connection = registry.engine.connect().execution_options(**{READ_ONLY: True})
@@ -189,6 +190,8 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
         holds = _holds(conn)
         gone = purged_snapshots(conn)
     referenced = set(chain.from_iterable(map(_DATASETS, versions)))
+    if gone & referenced:  # a purged snapshot a version not purged uses was logged again
+        gone -= {digest for v in versions if v.status != PURGED for digest in v.datasets}
     datasets = {
         digest: DatasetSnapshotInfo(digest, snapshot_objects(registry.store, digest))
         for digest in sorted(referenced - gone)

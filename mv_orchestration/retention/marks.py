@@ -3,8 +3,10 @@
 Live objects are: the artifact files and code diff of every version that is not purged
 (each record re-hashed against its id, so an edited record cannot hide a reference); the
 manifest and files of every dataset snapshot any version references, unless retention
-purged that snapshot; and every stored retention plan. Marking reads everything it needs
-and raises on the first problem, so callers delete nothing unless marking completed.
+purged that snapshot and no version that is not purged references it (one registered
+after the purge logged the snapshot again); and every stored retention plan. Marking
+reads everything it needs and raises on the first problem, so callers delete nothing
+unless marking completed.
 
 :func:`marks_since` adds what was registered after a mark: versions with a higher id on
 SQLite (writers are serialised, so ids grow in commit order), versions created since the
@@ -44,14 +46,16 @@ class Marks:
 
 def _add_versions(conn: Connection, store: Any, marks: Marks, rows: Any) -> None:
     snapshots: set[str] = set()
+    in_use: set[str] = set()  # by versions not purged
     for row in rows:
         marks.versions += 1
         marks.last_version_id = max(marks.last_version_id, row.id)
         if row.status != PURGED:
             marks.objects.update(digest for digest, _ in row.objects)
+            in_use.update(row.snapshots)
         snapshots.update(row.snapshots)
     if snapshots:
-        snapshots -= purged_snapshots(conn)
+        snapshots -= purged_snapshots(conn) - in_use  # one in use was logged again since
     for manifest_digest in sorted(snapshots):
         marks.objects.update(digest for digest, _ in snapshot_objects(store, manifest_digest))
 

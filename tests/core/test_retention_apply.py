@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,13 @@ from mv_orchestration.registry import Registry, connect, schema
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import (
     apply_plan,
+    collect_garbage,
     load_plan,
     load_snapshot,
     plan_retention,
     stored_plans,
 )
+from mv_orchestration.retention.datasets import snapshot_objects
 from mv_orchestration.retention.leases import APPLY_LEASE
 from mv_orchestration.retention.policy import policy_from_text
 from tests.core.registry_helpers import register, stored_object
@@ -335,3 +338,34 @@ def test_plan_equals_apply_on_random_registries(tmp_path_factory, scenario) -> N
         assert reg.verify_audit().ok
     finally:
         reg.close()
+
+
+def test_a_purged_dataset_snapshot_logged_again_is_kept(
+    sqlite_registry: Registry, tmp_path
+) -> None:
+    reg = sqlite_registry
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a,b\n1,2\n")
+
+    def train(name: str):
+        with reg.run("churn", seed=1) as run:
+            run.log_params({"name": name})
+            ref = run.log_dataset("train", data, snapshot=True)
+            return run.register_model(_model(tmp_path, name)), ref
+
+    _, first = train("m0")
+    register(reg, "churn", tmp_path, "newer")
+    policy = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "0s"}
+    apply_plan(reg, plan_retention(reg, policy).id)
+    apply_plan(reg, plan_retention(reg, policy).id)  # the snapshot is purged
+    assert not reg.store.exists(first.manifest_digest)
+
+    retrained, again = train("m1")  # the same data, months later
+    assert again.manifest_digest == first.manifest_digest
+    files = {digest for digest, _ in snapshot_objects(reg.store, again.manifest_digest)}
+    assert set(load_snapshot(reg).dataset_snapshots) == {again.manifest_digest}
+    assert plan_retention(reg, policy).snapshots[0].decision == "keep"
+    collect_garbage(reg, dry_run=False, grace_period=timedelta(0))
+    assert all(map(reg.store.exists, files))
+    assert reg.verify(retrained.ref).ok
