@@ -5,8 +5,9 @@ A GC sweep deletes unreferenced objects in write transactions that keep registra
 them already stored and reuses them, before it commits. An object that GC listed as old
 garbage before the upload reused it can be swept in between (on S3 reuse cannot refresh
 an object's age). So the registration transaction first locks sweeps out, then checks that
-every object its record references is present, and raises :class:`SweptObjectError`
-otherwise: :func:`commit_uploaded` then uploads again and retries.
+every object its record references is present. For a missing artifact or code diff it
+raises :class:`SweptObjectError`, and :func:`commit_uploaded` uploads again and retries;
+a missing dataset snapshot (logged earlier in the run) is a :class:`MissingObjectError`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
-from mv_orchestration.errors import SweptObjectError
+from mv_orchestration.errors import MissingObjectError, SweptObjectError
 from mv_orchestration.registry.register import body_objects
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,22 @@ def lock_out_sweeps(conn: Connection) -> None:
 
 
 def check_stored(conn: Connection, store: Any, fields: Mapping[str, Any]) -> None:
-    """Raise :class:`SweptObjectError` unless every object the record ``fields``
-    reference is in ``store`` (a sweep cannot delete one until the transaction ends)."""
+    """Raise unless every object the record ``fields`` reference is in ``store`` (a sweep
+    cannot delete one until the transaction ends); see the module docstring."""
     lock_out_sweeps(conn)
-    missing = store.missing(sorted({digest for digest, _, _ in body_objects(fields)}))
-    if missing:
-        raise SweptObjectError(
-            f"{len(missing)} objects of this version were garbage-collected before it was "
-            f"registered: {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
+    kinds = {digest: kind for digest, _, kind in body_objects(fields)}
+    missing = store.missing(sorted(kinds))
+    if not missing:
+        return
+    listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+    message = f"{len(missing)} objects of this version were garbage-collected before it was "
+    if any(kinds[digest] == "snapshot_manifest" for digest in missing):  # not uploaded here
+        raise MissingObjectError(
+            message + f"registered, among them dataset snapshots ({listed}): the run outlasted "
+            "GC's grace period since it logged them; log those datasets again, or give GC a "
+            "longer grace period"
         )
+    raise SweptObjectError(message + f"registered: {listed}")
 
 
 def commit_uploaded(upload: Callable[[], None], commit: Callable[[], T]) -> T:

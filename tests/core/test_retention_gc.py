@@ -294,3 +294,23 @@ def test_a_registration_whose_objects_keep_being_swept_fails_and_registers_nothi
         registry.register("churn", weights)
     assert swept[0] == {reused} and len(swept) == UPLOAD_ATTEMPTS
     assert registry.models() == []
+
+
+def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from mv_orchestration.errors import MissingObjectError, SweptObjectError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a\n1\n")
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"trained for days")
+    with registry.run("churn", seed=1) as run:
+        ref = run.log_dataset("train", data, snapshot=True)
+        _age_everything(registry)  # the run lasted longer than GC's grace period
+        assert ref.manifest_digest in collect_garbage(registry, dry_run=False).deleted
+        with pytest.raises(MissingObjectError, match="log those datasets again") as raised:
+            run.register_model(weights)
+    assert not isinstance(raised.value, SweptObjectError)
+    assert registry.models() == []
