@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select, text
 
-from mv_orchestration.errors import IntegrityError, LeaseError
-from mv_orchestration.registry import Registry, connect, schema
+from mv_orchestration.errors import IntegrityError, LeaseError, MissingObjectError, SweptObjectError
+from mv_orchestration.registry import Registry, connect, drafting, schema
 from mv_orchestration.registry.lease import acquire_lease
+from mv_orchestration.registry.presence import UPLOAD_ATTEMPTS
 from mv_orchestration.retention import apply_plan, collect_garbage, plan_retention
 from mv_orchestration.retention.leases import GC_LEASE
+from mv_orchestration.retention.marks import mark_registry
+from mv_orchestration.retention.sweep import sweep
 from tests.core.registry_helpers import (
     drop_immutability_triggers,
     register,
@@ -244,10 +247,6 @@ def test_gc_racing_four_writers_never_loses_an_acknowledged_version(tmp_path: Pa
 def _sweep_after_upload(monkeypatch: pytest.MonkeyPatch, registry: Registry, times: int) -> list:
     """Make the first ``times`` uploads of a registration be followed by a sweep of what a
     GC listed before them (old garbage then, reused by the upload since)."""
-    from mv_orchestration.registry import drafting
-    from mv_orchestration.retention.marks import mark_registry
-    from mv_orchestration.retention.sweep import sweep
-
     listed = collect_garbage(registry).candidates
     marks = mark_registry(registry)
     upload, swept = drafting._upload, []
@@ -264,12 +263,17 @@ def _sweep_after_upload(monkeypatch: pytest.MonkeyPatch, registry: Registry, tim
     return swept
 
 
+def _weights_left_behind(registry: Registry, tmp_path: Path) -> tuple[Path, str]:
+    """A model file whose bytes a crashed run left in the store long ago, and their digest."""
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"weights a crashed run left behind" * 8)
+    return weights, _orphan(registry, weights.read_bytes())
+
+
 def test_an_object_swept_between_upload_and_commit_is_uploaded_again(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    weights = tmp_path / "weights.bin"
-    weights.write_bytes(b"weights a crashed run left behind" * 8)
-    reused = _orphan(registry, weights.read_bytes())
+    weights, reused = _weights_left_behind(registry, tmp_path)
     swept = _sweep_after_upload(monkeypatch, registry, times=1)
 
     version = registry.register("churn", weights)
@@ -283,12 +287,7 @@ def test_an_object_swept_between_upload_and_commit_is_uploaded_again(
 def test_a_registration_whose_objects_keep_being_swept_fails_and_registers_nothing(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mv_orchestration.errors import SweptObjectError
-    from mv_orchestration.registry.presence import UPLOAD_ATTEMPTS
-
-    weights = tmp_path / "weights.bin"
-    weights.write_bytes(b"weights swept again and again" * 8)
-    reused = _orphan(registry, weights.read_bytes())
+    weights, reused = _weights_left_behind(registry, tmp_path)
     swept = _sweep_after_upload(monkeypatch, registry, times=UPLOAD_ATTEMPTS)
     with pytest.raises(SweptObjectError, match="garbage-collected before it was registered"):
         registry.register("churn", weights)
@@ -299,8 +298,6 @@ def test_a_registration_whose_objects_keep_being_swept_fails_and_registers_nothi
 def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
     registry: Registry, tmp_path: Path
 ) -> None:
-    from mv_orchestration.errors import MissingObjectError, SweptObjectError
-
     data = tmp_path / "data"
     data.mkdir()
     (data / "rows.csv").write_text("a\n1\n")
