@@ -30,7 +30,7 @@ from mv_orchestration.registry.audit import append_event
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import transitions as tr
-from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, purged_snapshots
+from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, snapshot_purges
 from mv_orchestration.retention.leases import APPLY_LEASE, LEASE_TTL_S, holder_name, renewer
 from mv_orchestration.retention.marks import mark_registry
 from mv_orchestration.retention.plan import PlannedVersion, RetentionPlan
@@ -194,12 +194,14 @@ def _purge_snapshots(
         return
 
     def record(conn: Connection) -> list[str]:
-        gone = purged_snapshots(conn)
+        purged_by = snapshot_purges(conn)
         rows = iter_version_rows(conn)
         used = {d for row in rows if row.status != "purged" for d in row.snapshots}
         newly = []
         for digest in wanted:
-            if digest in gone:
+            if digest in purged_by and (
+                purged_by[digest] == plan.id or not registry.store.exists(digest)
+            ):  # already purged (unless logged again since, which stored it again)
                 continue
             if digest in used:
                 report.skipped.append(

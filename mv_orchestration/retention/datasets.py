@@ -9,6 +9,7 @@ objects are deleted, so GC knows the snapshot is meant to be gone.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -40,6 +41,13 @@ def snapshot_objects(store: Any, manifest_digest: str) -> tuple[tuple[str, int],
 
 def purged_snapshots(conn: Connection) -> set[str]:
     """Digests of the dataset snapshots retention has purged."""
+    return set(snapshot_purges(conn))
+
+
+def snapshot_purges(conn: Connection) -> dict[str, str | None]:
+    """The plan id of the latest purge of each dataset snapshot retention has purged."""
     t = schema.audit_events
-    rows = conn.execute(select(t.c.subject).where(t.c.action == SNAPSHOT_PURGE_EVENT))
-    return {subject for (subject,) in rows}
+    rows = conn.execute(
+        select(t.c.subject, t.c.payload).where(t.c.action == SNAPSHOT_PURGE_EVENT).order_by(t.c.seq)
+    )
+    return {subject: json.loads(payload).get("plan_id") for subject, payload in rows}

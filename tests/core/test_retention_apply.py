@@ -369,3 +369,11 @@ def test_a_purged_dataset_snapshot_logged_again_is_kept(
     collect_garbage(reg, dry_run=False, grace_period=timedelta(0))
     assert all(map(reg.store.exists, files))
     assert reg.verify(retrained.ref).ok
+
+    register(reg, "churn", tmp_path, "newest")  # now the retrained version goes too
+    apply_plan(reg, plan_retention(reg, policy).id)
+    plan = plan_retention(reg, policy)
+    assert apply_plan(reg, plan.id).snapshots_purged == [again.manifest_digest]
+    assert not any(map(reg.store.exists, files))
+    assert [s for s, _ in _audit(reg, "retention.snapshot_purge")] == [first.manifest_digest] * 2
+    assert not apply_plan(reg, plan.id).changed
