@@ -6,8 +6,11 @@ them already stored and reuses them, before it commits. An object that GC listed
 garbage before the upload reused it can be swept in between (on S3 reuse cannot refresh
 an object's age). So the registration transaction first locks sweeps out, then checks that
 every object its record references is present. For a missing artifact or code diff it
-raises :class:`SweptObjectError`, and :func:`commit_uploaded` uploads again and retries;
-a missing dataset snapshot (logged earlier in the run) is a :class:`MissingObjectError`.
+raises :class:`SweptObjectError`, and :func:`commit_uploaded` uploads again and retries.
+A missing dataset snapshot (logged earlier in the run) is a :class:`MissingObjectError`,
+and so is a missing file of a snapshot that no version still holding its bytes references
+yet (logging it may have reused old garbage that GC had listed); the files of a snapshot
+such a version references are marked live by every GC.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 from mv_orchestration.errors import MissingObjectError, SweptObjectError
+from mv_orchestration.registry import schema
 from mv_orchestration.registry.register import body_objects
 
 log = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 3
+UPLOADED = frozenset({"artifact", "code_diff"})  # kinds a registration uploads itself
 T = TypeVar("T")
 
 
@@ -43,17 +48,43 @@ def check_stored(conn: Connection, store: Any, fields: Mapping[str, Any]) -> Non
     lock_out_sweeps(conn)
     kinds = {digest: kind for digest, _, kind in body_objects(fields)}
     missing = store.missing(sorted(kinds))
+    snapshots = sorted(digest for digest, kind in kinds.items() if kind == "snapshot_manifest")
+    if not missing and snapshots:
+        missing = store.missing(_new_snapshot_files(conn, store, snapshots))
+        kinds.update(dict.fromkeys(missing, "snapshot_file"))
     if not missing:
         return
     listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
     message = f"{len(missing)} objects of this version were garbage-collected before it was "
-    if any(kinds[digest] == "snapshot_manifest" for digest in missing):  # not uploaded here
-        raise MissingObjectError(
-            message + f"registered, among them dataset snapshots ({listed}): the run outlasted "
-            "GC's grace period since it logged them; log those datasets again, or give GC a "
-            "longer grace period"
+    if any(kinds[digest] not in UPLOADED for digest in missing):
+        raise MissingObjectError(  # logged earlier in the run, not uploaded here
+            message + f"registered, among them dataset snapshots or their files ({listed}): "
+            "GC collected them after the run logged them; log those datasets again, or give "
+            "GC a longer grace period"
         )
     raise SweptObjectError(message + f"registered: {listed}")
+
+
+def _new_snapshot_files(conn: Connection, store: Any, manifests: list[str]) -> list[str]:
+    """The files of those snapshot ``manifests`` that no version not purged references."""
+    from mv_orchestration.hashing.manifest import Manifest
+
+    vo, v = schema.version_objects, schema.versions
+    held = set(
+        conn.scalars(
+            select(vo.c.digest)
+            .join(v, v.c.id == vo.c.version_id)
+            .where(vo.c.digest.in_(manifests), vo.c.kind == "snapshot_manifest")
+            .where(v.c.status != "purged")
+        )
+    )
+    files = {
+        entry.digest
+        for digest in manifests
+        if digest not in held
+        for entry in Manifest.model_validate_json(store.get_bytes(digest)).entries
+    }
+    return sorted(files)
 
 
 def commit_uploaded(upload: Callable[[], None], commit: Callable[[], T]) -> T:

@@ -311,3 +311,41 @@ def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
             run.register_model(weights)
     assert not isinstance(raised.value, SweptObjectError)
     assert registry.models() == []
+
+
+def test_a_run_whose_dataset_file_was_swept_after_logging_cannot_register_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a\n1\n")
+    reused = _orphan(registry, (data / "rows.csv").read_bytes())  # old garbage, same bytes
+    listed, marks = collect_garbage(registry).candidates, mark_registry(registry)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"trained for days")
+    with registry.run("churn", seed=1) as run:
+        ref = run.log_dataset("train", data, snapshot=True)  # reuses the listed garbage
+        result = sweep(
+            registry, listed, marks, action="retention.gc_delete", subject="store", actor=None
+        )
+        assert set(result.deleted) == {reused} and registry.store.exists(ref.manifest_digest)
+        with pytest.raises(MissingObjectError, match="log those datasets again") as raised:
+            run.register_model(weights)
+    assert reused in str(raised.value) and not isinstance(raised.value, SweptObjectError)
+    assert registry.models() == []
+
+
+def test_a_snapshot_another_version_holds_is_not_read_again_at_registration(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, ref = _snapshot_version(registry, tmp_path, "a")
+    reads: list[str] = []
+    get_bytes = registry.store.get_bytes
+    monkeypatch.setattr(
+        registry.store, "get_bytes", lambda digest: reads.append(digest) or get_bytes(digest)
+    )
+    with registry.run("churn", seed=2) as run:
+        run.log_dataset("train", tmp_path / "data-a", snapshot=True)
+        second = run.register_model(tmp_path / "weights-a")
+    assert ref.manifest_digest not in reads  # its files are live while the first version is
+    assert registry.verify(second.ref).ok and second.ref != first.ref
