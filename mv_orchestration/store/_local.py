@@ -33,10 +33,16 @@ class LocalBackend:
 
     def __init__(self, root: str) -> None:
         self.root = Path(root)
+        self._root_text = os.fspath(self.root)
+
+    def _path(self, key: str) -> str:
+        """The file of ``key`` as a plain string: calls made once per object (GC deletes,
+        presence checks) from many threads at once stay clear of pathlib's cost."""
+        return os.path.join(self._root_text, key)
 
     def size(self, key: str) -> int | None:
         try:
-            return (self.root / key).stat().st_size
+            return os.stat(self._path(key)).st_size
         except FileNotFoundError:
             return None
 
@@ -87,17 +93,13 @@ class LocalBackend:
         return digest
 
     def touch(self, key: str) -> bool:
-        return _touch(self.root / key)
+        return _touch(self._path(key))
 
     def delete(self, key: str) -> bool:
-        try:
-            os.unlink(self.root / key)
-        except FileNotFoundError:
-            return False
-        return True
+        return _unlink(self._path(key))
 
     def list(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
-        root = os.fspath(self.root)
+        root = self._root_text
         for dirpath, _, filenames in os.walk(os.path.join(root, prefix)):
             relative = os.path.relpath(dirpath, root)
             directory = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
@@ -189,7 +191,7 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
-def _touch(path: Path) -> bool:
+def _touch(path: str | Path) -> bool:
     """Set ``path``'s mtime to now; False if it does not exist."""
     try:
         os.utime(path)
@@ -198,7 +200,7 @@ def _touch(path: Path) -> bool:
     return True
 
 
-def _unlink(path: Path) -> bool:
+def _unlink(path: str | Path) -> bool:
     try:
         os.unlink(path)
     except FileNotFoundError:
