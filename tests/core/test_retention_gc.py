@@ -295,14 +295,20 @@ def test_a_registration_whose_objects_keep_being_swept_fails_and_registers_nothi
     assert registry.models() == []
 
 
-def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
-    registry: Registry, tmp_path: Path
-) -> None:
+def _data_and_weights(tmp_path: Path) -> tuple[Path, Path]:
+    """A one-file dataset directory and a model file."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "rows.csv").write_text("a\n1\n")
     weights = tmp_path / "weights.bin"
     weights.write_bytes(b"trained for days")
+    return data, weights
+
+
+def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    data, weights = _data_and_weights(tmp_path)
     with registry.run("churn", seed=1) as run:
         ref = run.log_dataset("train", data, snapshot=True)
         _age_everything(registry)  # the run lasted longer than GC's grace period
@@ -316,13 +322,9 @@ def test_a_run_whose_dataset_snapshot_was_collected_cannot_register_it(
 def test_a_run_whose_dataset_file_was_swept_after_logging_cannot_register_it(
     registry: Registry, tmp_path: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "rows.csv").write_text("a\n1\n")
+    data, weights = _data_and_weights(tmp_path)
     reused = _orphan(registry, (data / "rows.csv").read_bytes())  # old garbage, same bytes
     listed, marks = collect_garbage(registry).candidates, mark_registry(registry)
-    weights = tmp_path / "weights.bin"
-    weights.write_bytes(b"trained for days")
     with registry.run("churn", seed=1) as run:
         ref = run.log_dataset("train", data, snapshot=True)  # reuses the listed garbage
         result = sweep(
