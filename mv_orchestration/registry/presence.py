@@ -66,7 +66,8 @@ def check_stored(conn: Connection, store: Any, fields: Mapping[str, Any]) -> Non
 
 
 def _new_snapshot_files(conn: Connection, store: Any, manifests: list[str]) -> list[str]:
-    """The files of those snapshot ``manifests`` that no version not purged references."""
+    """The files of those snapshot ``manifests`` that no version, or only purged ones,
+    references (GC marks the files of the others live)."""
     from mv_orchestration.hashing.manifest import Manifest
 
     vo, v = schema.version_objects, schema.versions
