@@ -162,9 +162,7 @@ def verify_value(store: ArtifactStore, stored: StoredValue) -> None:
 
 def _read_manifest(store: ArtifactStore, stored: StoredValue) -> Manifest:
     """The verified manifest of a tree value, checked against the value's content digest."""
-    from mv_orchestration.hashing.manifest import Manifest
-
-    manifest = Manifest.model_validate_json(store.get_bytes(str(stored.manifest)))
+    manifest = store.get_manifest(str(stored.manifest))
     if manifest.digest != stored.digest:
         raise DigestMismatchError(
             f"manifest object {stored.manifest} describes {manifest.digest}, "

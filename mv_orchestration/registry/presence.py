@@ -68,8 +68,6 @@ def check_stored(conn: Connection, store: Any, fields: Mapping[str, Any]) -> Non
 def _new_snapshot_files(conn: Connection, store: Any, manifests: list[str]) -> list[str]:
     """The files of those snapshot ``manifests`` that no version, or only purged ones,
     references (GC marks the files of the others live)."""
-    from mv_orchestration.hashing.manifest import Manifest
-
     vo, v = schema.version_objects, schema.versions
     held = set(
         conn.scalars(
@@ -83,7 +81,7 @@ def _new_snapshot_files(conn: Connection, store: Any, manifests: list[str]) -> l
         entry.digest
         for digest in manifests
         if digest not in held
-        for entry in Manifest.model_validate_json(store.get_bytes(digest)).entries
+        for entry in store.get_manifest(digest).entries
     }
     return sorted(files)
 

@@ -43,8 +43,6 @@ def load_record(conn: Connection, record_id: str) -> tuple[str, VersionRecord | 
 def record_objects(record: VersionRecord, store: ArtifactStore) -> tuple[list[str], list[str]]:
     """(digests of every store object the record references, problems). Dataset snapshot
     manifests are read (verified) to reach the files they list."""
-    from mv_orchestration.hashing.manifest import Manifest
-
     objects = [entry.digest for entry in record.artifacts.entries]
     if record.code_diff_digest:
         objects.append(record.code_diff_digest)
@@ -54,7 +52,7 @@ def record_objects(record: VersionRecord, store: ArtifactStore) -> tuple[list[st
             continue
         objects.append(dataset.manifest_digest)
         try:
-            manifest = Manifest.model_validate_json(store.get_bytes(dataset.manifest_digest))
+            manifest = store.get_manifest(dataset.manifest_digest)
         except (IntegrityError, ValueError, ValidationError) as exc:
             problems.append(f"dataset {dataset.name!r} snapshot manifest: {exc}")
             continue

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 from mv_orchestration.errors import (
     ConfigurationError,
     DigestMismatchError,
+    IntegrityError,
     ValidationError,
 )
 from mv_orchestration.hashing.digest import (
@@ -190,6 +191,15 @@ class ArtifactStore:
             data = stream.read()
         _expect(digest, digest_bytes(data, digest.split(":", 1)[0]))
         return bytes(data)
+
+    def get_manifest(self, digest: str) -> Manifest:
+        """The verified manifest stored as ``digest``; :class:`IntegrityError` when the
+        object is not a manifest."""
+        data = self.get_bytes(digest)
+        try:
+            return Manifest.model_validate_json(data)
+        except ValueError as exc:
+            raise IntegrityError(f"stored object {digest} is not a manifest: {exc}") from None
 
     def verify(self, digest: str) -> None:
         """Re-hash the stored bytes; MissingObjectError or DigestMismatchError on failure."""

@@ -15,6 +15,7 @@ import pytest
 from mv_orchestration.errors import (
     ConfigurationError,
     DigestMismatchError,
+    IntegrityError,
     MissingObjectError,
     ValidationError,
 )
@@ -210,6 +211,18 @@ def test_delete_many_and_missing(store: ArtifactStore) -> None:
     assert not any(map(store.exists, stored))
     assert store.delete_many(stored[:1]) == [False]
     assert store.delete_many([]) == []
+
+
+def test_get_manifest_reads_a_stored_manifest_and_refuses_other_objects(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("a\n1\n")
+    manifest = store.put_tree(tmp_path / "data")
+    digest = store.put_bytes(manifest.model_dump_json().encode())
+    assert store.get_manifest(digest) == manifest
+    with pytest.raises(IntegrityError, match="is not a manifest"):
+        store.get_manifest(store.put_bytes(b"not json"))
 
 
 def test_put_tree_and_materialize(store: ArtifactStore, tmp_path: Path) -> None:
