@@ -22,7 +22,7 @@ PYTHON = "3.11"
 ENVIRONMENTS = {
     "core": "dev,examples,postgres,fsspec,openlineage",
     "airflow": "airflow,dev,examples,postgres",
-    "prefect": "prefect,dev,examples,postgres",
+    "prefect": "prefect,prefect-aws,dev,examples,postgres",
     "dagster": "dagster,dev,examples,postgres",
 }
 
