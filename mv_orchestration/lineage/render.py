@@ -97,6 +97,9 @@ _COLOURS = {
 }
 
 
+_LABEL_CHARS = 30  # characters of a label that fit a 240 px box at 13 px
+
+
 def to_html(graph: LineageGraph) -> str:
     """One self-contained page drawing the graph as inline SVG (no network needed)."""
     depth = _depths(graph)
@@ -127,17 +130,21 @@ def to_html(graph: LineageGraph) -> str:
             f'font-size="11" text-anchor="middle" fill="#333">'
             f"{html.escape(edge.relation)}</text></g>"
         )
-    for node_id, node in graph.nodes.items():
+    for index, (node_id, node) in enumerate(graph.nodes.items()):
         x, y = pos[node_id]
         fill = _COLOURS.get(node.kind, "#f3f4f6")
         stroke = "#1d4ed8" if node_id == graph.root else "#6b7280"
+        box = f'x="{x}" y="{y}" width="{width}" height="{height}" rx="6"'
         parts.append(
             f'<g class="node" data-id="{html.escape(node_id)}" '
             f'data-kind="{html.escape(node.kind)}">'
-            f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="6" fill="{fill}" '
-            f'stroke="{stroke}"/><text x="{x + 8}" y="{y + 17}" font-size="11" fill="#555">'
+            f'<clipPath id="node-clip-{index}"><rect {box}/></clipPath>'
+            f'<rect {box} fill="{fill}" stroke="{stroke}"/>'
+            f'<g clip-path="url(#node-clip-{index})">'
+            f'<text x="{x + 8}" y="{y + 17}" font-size="11" fill="#555">'
             f'{html.escape(node.kind)}</text><text x="{x + 8}" y="{y + 34}" font-size="13">'
-            f"{html.escape(node.label[:34])}</text><title>{html.escape(node.label)}</title></g>"
+            f"{html.escape(_fitted(node.label))}</text></g>"
+            f"<title>{html.escape(node.label)}</title></g>"
         )
     parts.append("</svg>")
     title = html.escape(_title(graph, graph.root))
@@ -150,6 +157,14 @@ def to_html(graph: LineageGraph) -> str:
         + "".join(parts)
         + "</body></html>"
     )
+
+
+def _fitted(label: str) -> str:
+    """``label`` shortened with an ellipsis to what a node box shows (the box clips the
+    rest; its tooltip holds the whole label)."""
+    if len(label) <= _LABEL_CHARS:
+        return label
+    return label[: _LABEL_CHARS - 1] + "…"
 
 
 def _depths(graph: LineageGraph) -> dict[str, int]:

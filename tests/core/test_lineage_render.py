@@ -1,6 +1,7 @@
 """Lineage renderings: every format names every node and edge of the graph."""
 
 import json
+import re
 
 import pytest
 
@@ -63,6 +64,26 @@ def test_html_is_self_contained(graph: LineageGraph) -> None:
     assert "<svg" in page and page.count('class="node"') == 4
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page
+
+
+def test_html_shortens_long_labels_and_clips_them_to_their_box(graph: LineageGraph) -> None:
+    label = "customer-churn-gradient-boosting@12.4.0-rc.1+build.20261127"
+    graph.add_node(Node("version:long", "version", label))
+    page = render(graph, "html")
+    node = re.search(r'<g class="node" data-id="version:long".*?</title></g>', page)
+    assert node is not None
+    shown = re.findall(r'<text [^>]*font-size="13">([^<]*)</text>', node.group())
+    assert shown == [label[:29] + "…"]
+    assert f"<title>{label}</title>" in node.group()
+    clip = re.search(r'<clipPath id="([^"]+)"><rect ([^/]+)/></clipPath><rect \2 ', node.group())
+    assert clip is not None and f'clip-path="url(#{clip.group(1)})"' in node.group()
+    assert (
+        page.count("<clipPath ")
+        == len(graph.nodes)
+        == len(set(re.findall(r'clipPath id="([^"]+)"', page)))
+    )
+    short = re.search(r'<g class="node" data-id="version:r1".*?</title></g>', page)
+    assert short is not None and ">digits@1.0.0</text>" in short.group()
 
 
 def test_unknown_format_is_a_usage_error(graph: LineageGraph) -> None:
