@@ -140,6 +140,16 @@ def lock_model(
     return None if model_id is None else int(model_id)
 
 
+def _lock_parents(conn: Connection, draft: Draft) -> None:
+    """On PostgreSQL, share-lock the versions this one derives from, so a retention batch
+    deciding whether they go either sees this version or waits for it (SQLite's write lock
+    already excludes every other writer)."""
+    parents = sorted(dst for relation, kind, dst in draft.edges if relation == "derived_from")
+    if parents and conn.dialect.name == "postgresql":
+        query = select(_v.c.id).where(_v.c.record_id.in_(parents)).with_for_update(read=True)
+        conn.execute(query).all()
+
+
 def find_by_key(conn: Connection, model: str, model_id: int, key: str) -> Any:
     """The version registered with idempotency ``key``, or None."""
     found = _BY_KEY.first(conn, {"model_id": model_id, "key": key})
@@ -198,6 +208,7 @@ def register(
     now = utcnow()
     model_id = lock_model(conn, draft.model, create=True, now=now, known=known_models)
     assert model_id is not None
+    _lock_parents(conn, draft)
     existing = find_existing(conn, model_id, draft)
     if existing is not None:
         return ModelVersion.from_row(existing, created=False)

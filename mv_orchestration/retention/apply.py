@@ -4,8 +4,9 @@ Under the ``retention.apply`` lease:
 
 * Phase 1 tombstones the plan's ``tombstone`` versions in batches
   (:func:`.transitions.advance_many`): a version protected now (alias target, active
-  hold) is skipped, and so is one that an alias moved to, or that a new version named as
-  parent, after the plan was made (the plan's keep rules might keep it now).
+  hold) is skipped, and so is one that an alias moved to after the plan was made (the
+  plan's keep rules might keep it now) and one that a version staying derives from (one
+  protected now, kept by the plan, or registered since).
 * Phase 2 marks the plan's ``purge`` versions purged if they are still unprotected and
   were tombstoned longer than the policy's grace period ago, records the purge of the
   plan's dataset snapshots nothing references now, then deletes the plan's objects that
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.audit import append_event
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = 2000
 _SKIP_REASONS = {
     tr.PROTECTED: "protected now: current alias target or active legal hold",
+    tr.PARENT: "a version that stays derives from it now",
     tr.MISSING: "the version no longer exists",
     tr.NOT_READY: "not in the expected state (or its grace period has not passed)",
 }
@@ -106,31 +108,15 @@ class ApplyReport:
         }
 
 
-def _changed_since_plan(conn: Connection, plan: RetentionPlan) -> dict[int, str]:
-    """Versions the plan's keep rules might keep now: alias moved to them, or a version
-    registered after the plan names them as parent."""
-    h, e, v = schema.alias_history, schema.lineage_edges, schema.versions
+def _moved_since_plan(conn: Connection, plan: RetentionPlan) -> dict[int, str]:
+    """Versions the plan's keep rules might keep now: an alias moved to them since."""
+    h = schema.alias_history
     late: dict[int, str] = {}
     moves = select(h.c.to_version_id, h.c.alias).where(
         h.c.at >= plan.created_at, h.c.to_version_id.is_not(None)
     )
     for version_id, alias in conn.execute(moves):
         late.setdefault(version_id, f"alias {alias} moved to it after planning")
-    parent = v.alias("parent")
-    children = (
-        select(parent.c.id)
-        .select_from(e)
-        .join(parent, parent.c.record_id == e.c.dst)
-        .where(
-            and_(
-                e.c.relation == "derived_from",
-                e.c.dst_kind == "version",
-                e.c.created_at >= plan.created_at,
-            )
-        )
-    )
-    for (version_id,) in conn.execute(children):
-        late.setdefault(version_id, "a version registered after planning derives from it")
     return late
 
 
@@ -142,14 +128,15 @@ class _Phase:
     plan: RetentionPlan
     report: ApplyReport
     late: dict[int, str]
+    planned: dict[int, str]
     actor: str | None
     batch_size: int
     renew: Callable[[], object]
 
-    def advance(self, planned: list[PlannedVersion], to_status: str, action: str) -> None:
-        """Move ``planned`` to ``to_status`` in batches, recording each outcome."""
+    def advance(self, items: list[PlannedVersion], to_status: str, action: str) -> None:
+        """Move ``items`` to ``to_status`` in batches, recording each outcome."""
         todo = []
-        for item in planned:
+        for item in items:
             if item.id in self.late:
                 self.report.skipped.append(Skipped(item.ref, action, self.late[item.id]))
             else:
@@ -182,6 +169,8 @@ class _Phase:
             plan_id=self.plan.id,
             actor=self.actor,
             now=now,
+            planned=self.planned,
+            late=self.late,
             ready_before=ready,
         )
 
@@ -226,9 +215,10 @@ def apply_plan(
     plan = load_plan(registry, plan_id)
     report = ApplyReport(plan_id=plan.id, started_at=utcnow())
     with acquire_lease(registry.engine, APPLY_LEASE, holder_name("apply"), LEASE_TTL_S) as lease:
-        late = registry.read(lambda conn: _changed_since_plan(conn, plan))
+        late = registry.read(lambda conn: _moved_since_plan(conn, plan))
         renew = renewer(lease)
-        phase = _Phase(registry, plan, report, late, actor, batch_size, renew)
+        planned = {item.id: item.decision for item in plan.versions}
+        phase = _Phase(registry, plan, report, late, planned, actor, batch_size, renew)
         phase.advance(plan.by_decision("tombstone"), "tombstoned", "tombstone")
         phase.advance(plan.by_decision("purge"), "purged", "purge")
         _purge_snapshots(registry, plan, report, actor)

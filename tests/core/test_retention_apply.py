@@ -197,6 +197,79 @@ def test_apply_skips_what_became_protected_since_planning(
     assert [statuses[v.ref] for v in versions] == ["active"] * 3 + ["tombstoned", "active"]
 
 
+def test_apply_spares_the_ancestors_of_a_version_held_since_planning(
+    registry: Registry, tmp_path: Path
+) -> None:
+    grandparent = register(registry, "churn", tmp_path, "c0")
+    parent = register(registry, "churn", tmp_path, "c1", parent=grandparent.ref)
+    child = register(registry, "churn", tmp_path, "c2", parent=parent.ref)
+    free = register(registry, "churn", tmp_path, "c3")
+    register(registry, "churn", tmp_path, "c4")
+    plan = plan_retention(registry, KEEP_ONE)
+    assert {v.ref for v in plan.by_decision("tombstone")} == {
+        v.ref for v in (grandparent, parent, child, free)
+    }
+    registry.hold(child.ref, "litigation")
+    report = apply_plan(registry, plan.id)
+    assert report.tombstoned == [free.ref]
+    skipped = {s.ref: s.reason for s in report.skipped}
+    assert skipped[child.ref].startswith("protected now")
+    assert (
+        skipped[parent.ref]
+        == skipped[grandparent.ref]
+        == ("a version that stays derives from it now")
+    )
+    fresh = {v.ref: v.decision for v in plan_retention(registry, KEEP_ONE).versions}
+    assert fresh[parent.ref] == fresh[grandparent.ref] == "keep"
+
+
+def test_apply_does_not_purge_the_parent_of_a_version_held_since_planning(
+    registry: Registry, tmp_path: Path
+) -> None:
+    parent = register(registry, "churn", tmp_path, "c0")
+    child = register(registry, "churn", tmp_path, "c1", parent=parent.ref)
+    register(registry, "churn", tmp_path, "c2")
+    apply_plan(registry, plan_retention(registry, KEEP_ONE).id)
+    plan = plan_retention(registry, KEEP_ONE)
+    assert {v.ref for v in plan.by_decision("purge")} == {parent.ref, child.ref}
+    registry.hold(child.ref, "litigation")
+    report = apply_plan(registry, plan.id)
+    assert report.purged == []
+    assert {s.ref: s.reason for s in report.skipped}[parent.ref] == (
+        "a version that stays derives from it now"
+    )
+    assert not report.objects_deleted
+    statuses = _statuses(registry)
+    assert statuses[parent.ref] == statuses[child.ref] == "tombstoned"
+    assert registry.verify().ok
+
+
+def test_a_version_registered_while_apply_runs_keeps_its_parent(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mv_orchestration.retention import apply as applying
+
+    parent = register(registry, "churn", tmp_path, "c0")
+    register(registry, "churn", tmp_path, "c1")
+    plan = plan_retention(registry, KEEP_ONE)
+    assert [v.ref for v in plan.by_decision("tombstone")] == [parent.ref]
+    children = []
+    advance = applying._Phase.advance
+
+    def register_a_child_first(phase, items, to_status, action):  # after the apply began
+        if not children:
+            children.append(register(registry, "other", tmp_path, "d0", parent=parent.ref))
+        return advance(phase, items, to_status, action)
+
+    monkeypatch.setattr(applying._Phase, "advance", register_a_child_first)
+    report = apply_plan(registry, plan.id)
+    assert children and report.tombstoned == []
+    assert [(s.ref, s.reason) for s in report.skipped] == [
+        (parent.ref, "a version that stays derives from it now")
+    ]
+    assert _statuses(registry)[parent.ref] == "active"
+
+
 def test_one_apply_at_a_time(sqlite_registry: Registry, tmp_path: Path) -> None:
     register(sqlite_registry, "churn", tmp_path, "a")
     plan = plan_retention(sqlite_registry, KEEP_ONE)
