@@ -3,8 +3,8 @@
 Live objects are: the artifact files and code diff of every version that is not purged
 (each record re-hashed against its id, so an edited record cannot hide a reference); the
 manifest and files of every dataset snapshot any version references, unless retention
-purged that snapshot and no version that is not purged references it (one registered
-after the purge logged the snapshot again); and every stored retention plan. Marking
+purged that snapshot and no version registered since references it (logging it again
+starts a new lifetime, which only a later purge ends); and every stored retention plan. Marking
 reads everything it needs and raises on the first problem, so callers delete nothing
 unless marking completed.
 

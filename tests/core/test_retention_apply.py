@@ -413,29 +413,35 @@ def test_plan_equals_apply_on_random_registries(tmp_path_factory, scenario) -> N
         reg.close()
 
 
+def _train_on_snapshot(reg: Registry, tmp_path: Path, name: str):
+    """Register churn version ``name`` trained on a snapshot of the same small dataset."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "rows.csv").write_text("a,b\n1,2\n")
+    with reg.run("churn", seed=1) as run:
+        run.log_params({"name": name})
+        ref = run.log_dataset("train", data, snapshot=True)
+        return run.register_model(_model(tmp_path, name)), ref
+
+
+def _purge_a_snapshot_then_log_it_again(reg: Registry, tmp_path: Path, policy: dict):
+    """Purge a snapshot's only user and the snapshot, then train on the same data again."""
+    _, first = _train_on_snapshot(reg, tmp_path, "m0")
+    register(reg, "churn", tmp_path, "newer")
+    apply_plan(reg, plan_retention(reg, policy).id)
+    apply_plan(reg, plan_retention(reg, policy).id)  # the snapshot is purged
+    assert not reg.store.exists(first.manifest_digest)
+    retrained, again = _train_on_snapshot(reg, tmp_path, "m1")  # the same data, months later
+    assert again.manifest_digest == first.manifest_digest
+    return retrained, again
+
+
 def test_a_purged_dataset_snapshot_logged_again_is_kept(
     sqlite_registry: Registry, tmp_path
 ) -> None:
     reg = sqlite_registry
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "rows.csv").write_text("a,b\n1,2\n")
-
-    def train(name: str):
-        with reg.run("churn", seed=1) as run:
-            run.log_params({"name": name})
-            ref = run.log_dataset("train", data, snapshot=True)
-            return run.register_model(_model(tmp_path, name)), ref
-
-    _, first = train("m0")
-    register(reg, "churn", tmp_path, "newer")
     policy = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "0s"}
-    apply_plan(reg, plan_retention(reg, policy).id)
-    apply_plan(reg, plan_retention(reg, policy).id)  # the snapshot is purged
-    assert not reg.store.exists(first.manifest_digest)
-
-    retrained, again = train("m1")  # the same data, months later
-    assert again.manifest_digest == first.manifest_digest
+    retrained, again = _purge_a_snapshot_then_log_it_again(reg, tmp_path, policy)
     files = {digest for digest, _ in snapshot_objects(reg.store, again.manifest_digest)}
     assert set(load_snapshot(reg).dataset_snapshots) == {again.manifest_digest}
     assert plan_retention(reg, policy).snapshots[0].decision == "keep"
@@ -448,5 +454,33 @@ def test_a_purged_dataset_snapshot_logged_again_is_kept(
     plan = plan_retention(reg, policy)
     assert apply_plan(reg, plan.id).snapshots_purged == [again.manifest_digest]
     assert not any(map(reg.store.exists, files))
-    assert [s for s, _ in _audit(reg, "retention.snapshot_purge")] == [first.manifest_digest] * 2
+    assert [s for s, _ in _audit(reg, "retention.snapshot_purge")] == [again.manifest_digest] * 2
     assert not apply_plan(reg, plan.id).changed
+
+
+def test_a_snapshot_logged_again_waits_out_its_window_once_unreferenced_again(
+    registry: Registry, tmp_path: Path
+) -> None:
+    purge_now = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "0s"}
+    retrained, again = _purge_a_snapshot_then_log_it_again(registry, tmp_path, purge_now)
+    files = {digest for digest, _ in snapshot_objects(registry.store, again.manifest_digest)}
+    register(registry, "churn", tmp_path, "newest")
+    wait = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "30d"}
+    apply_plan(registry, plan_retention(registry, wait).id)
+    plan = plan_retention(registry, wait)
+    assert retrained.ref in apply_plan(registry, plan.id).purged
+    (snapshot,) = plan.snapshots
+    assert snapshot.decision == "keep"
+    assert "purge_unreferenced_snapshots_after 30d ends at" in snapshot.reason
+
+    collect_garbage(registry, dry_run=False, grace_period=timedelta(0))
+    assert all(map(registry.store.exists, files))
+    assert set(load_snapshot(registry).dataset_snapshots) == {again.manifest_digest}
+    assert plan_retention(registry, wait).snapshots[0].decision == "keep"
+
+    assert apply_plan(registry, plan_retention(registry, purge_now).id).snapshots_purged == [
+        again.manifest_digest
+    ]
+    assert not any(map(registry.store.exists, files))
+    purges = [s for s, _ in _audit(registry, "retention.snapshot_purge")]
+    assert purges == [again.manifest_digest] * 2
