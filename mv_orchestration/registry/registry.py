@@ -370,15 +370,24 @@ class Registry:
         *,
         reason: str | None = None,
         actor: str | None = None,
+        context: RunContext | Mapping[str, Any] | None = None,
     ) -> AliasMove:
         """Move ``alias`` back to its previous target (or to ``to``) after verifying the
-        target's bytes; see :mod:`mv_orchestration.registry.rollback` for the rules."""
+        target's bytes; once per orchestrator run task given as ``context``; see
+        :mod:`mv_orchestration.registry.rollback` for the rules."""
         from mv_orchestration.registry.rollback import rollback
 
         validate_model_name(model)
         validate_alias_name(alias)
         return rollback(
-            self, model, alias, to=to, dry_run=dry_run, reason=_check_reason(reason), actor=actor
+            self,
+            model,
+            alias,
+            to=to,
+            dry_run=dry_run,
+            reason=_check_reason(reason),
+            actor=actor,
+            context=_context_dict(context),
         )
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasMove]:

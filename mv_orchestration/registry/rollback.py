@@ -7,10 +7,15 @@
    digest; refused otherwise.
 3. Move (write): under the model lock, the plan is recomputed; if the alias moved
    meanwhile, planning starts over (up to three times). ``dry_run`` stops after step 2.
+
+A rollback given an orchestrator run ``context`` happens once per run: when the same run
+and task (any try) already rolled the alias back, that move is returned (``applied``
+False) instead of rolling back one version further, so a retried task is safe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -34,6 +39,25 @@ if TYPE_CHECKING:
     from mv_orchestration.registry.registry import Registry
 
 ATTEMPTS = 3
+_RUN_IDENTITY = ("orchestrator", "pipeline", "run_id", "task_id", "map_index", "partition_key")
+
+
+def _run_identity(context: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """What names one task of one orchestrator run, whatever its try (None outside one)."""
+    if not context or context.get("run_id") is None:
+        return None
+    return tuple(context.get(name) for name in _RUN_IDENTITY)
+
+
+def done_by_run(
+    conn: Connection, model: str, alias: str, identity: tuple[Any, ...]
+) -> AliasMove | None:
+    """The rollback of ``alias`` that the run task ``identity`` already made, if any."""
+    moves = alias_ops.history(conn, require_model(conn, model), model, alias)
+    for move in reversed(moves):
+        if move.action == alias_ops.ROLLBACK and _run_identity(move.context) == identity:
+            return move.model_copy(update={"applied": False})
+    return None
 
 
 def plan(conn: Connection, model: str, alias: str, to: str | None) -> tuple[int, Any, Any]:
@@ -95,9 +119,15 @@ def rollback(
     dry_run: bool,
     reason: str | None,
     actor: str | None,
+    context: Mapping[str, Any] | None = None,
 ) -> AliasMove:
     """Plan, verify and (unless ``dry_run``) move; see the module docstring."""
+    identity = _run_identity(context)
     for _ in range(ATTEMPTS):
+        if identity is not None:
+            done = registry.read(lambda conn: done_by_run(conn, model, alias, identity))
+            if done is not None:
+                return done
         _, current, target = registry.read(lambda conn: plan(conn, model, alias, to))
         verify_target(registry, target)
         if dry_run or (current is not None and current.id == target.id):
@@ -117,6 +147,9 @@ def rollback(
         def apply(conn: Connection, planned: Any = target) -> AliasMove | None:
             now = utcnow()
             lock_model(conn, model, create=False, now=now)
+            done = None if identity is None else done_by_run(conn, model, alias, identity)
+            if done is not None:
+                return done
             model_id, _, fresh = plan(conn, model, alias, to)
             if fresh.id != planned.id:
                 return None
@@ -129,7 +162,7 @@ def rollback(
                 action=alias_ops.ROLLBACK,
                 actor=actor,
                 reason=reason,
-                context=None,
+                context=context,
                 now=now,
             )
 

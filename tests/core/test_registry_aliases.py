@@ -85,6 +85,22 @@ def test_rollback_walks_back_through_history(three: Registry) -> None:
     assert _targets(three) == ["1.0.0", "1.1.0", "1.2.0", "1.1.0", "1.0.0", "1.2.0", "1.0.0"]
 
 
+def test_a_retried_task_rolls_back_once(three: Registry) -> None:
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        three.promote(f"churn@{version}")
+    task = {"orchestrator": "airflow", "pipeline": "deploy", "run_id": "r1", "task_id": "undo"}
+    first = three.rollback("churn", context=RunContext(**task, try_number=1))
+    assert (first.from_version, first.to_version, first.applied) == ("1.2.0", "1.1.0", True)
+    before = row_counts(three)
+    retried = three.rollback("churn", context=RunContext(**task, try_number=2))
+    assert (retried.id, retried.to_version, retried.applied) == (first.id, "1.1.0", False)
+    assert row_counts(three) == before
+    assert three.resolve("churn@production").version == "1.1.0"
+    other_run = three.rollback("churn", context=RunContext(**{**task, "run_id": "r2"}))
+    assert (other_run.to_version, other_run.applied) == ("1.0.0", True)
+    assert three.alias_history("churn")[-1].context["run_id"] == "r2"
+
+
 def test_rollback_to_a_given_version_and_dry_run(three: Registry) -> None:
     three.promote("churn@1.2.0")
     before = row_counts(three)
