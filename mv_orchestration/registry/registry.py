@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mv_orchestration.lineage.graph import LineageGraph
     from mv_orchestration.registry.record import VersionRecord
     from mv_orchestration.registry.run import Run
+    from mv_orchestration.store.credentials import S3Credentials
     from mv_orchestration.store.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -628,12 +629,14 @@ def connect(
     *,
     settings: Settings | None = None,
     migrate: bool = True,
+    store_credentials: S3Credentials | None = None,
 ) -> Registry:
     """Open the registry at ``registry_url`` with artifacts in ``store_url``.
 
     Defaults come from :class:`Settings` (``MVO_REGISTRY_URL``, ``MVO_STORE_URL``, else a
     SQLite file and a directory under ``MVO_HOME``). The schema is migrated on first use
-    under a lock unless ``migrate`` is False.
+    under a lock unless ``migrate`` is False. ``store_credentials`` sign an S3 store's
+    requests (default: the AWS default chain).
     """
     from mv_orchestration.registry.database import create_registry_engine
     from mv_orchestration.registry.migrations import ensure_schema
@@ -645,7 +648,9 @@ def connect(
     try:
         if migrate:
             with_retry(lambda: ensure_schema(engine), what="migrate the registry schema")
-        store = ArtifactStore.from_url(settings.store_url, cache_dir=settings.cache_dir)
+        store = ArtifactStore.from_url(
+            settings.store_url, cache_dir=settings.cache_dir, credentials=store_credentials
+        )
     except BaseException:
         engine.dispose()
         raise

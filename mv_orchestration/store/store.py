@@ -39,6 +39,7 @@ from mv_orchestration.hashing.statcache import StatCache
 from mv_orchestration.store._backend import Backend
 from mv_orchestration.store._local import LocalBackend
 from mv_orchestration.store._url import parse_store_url
+from mv_orchestration.store.credentials import S3Credentials
 from mv_orchestration.store.names import resolve_inside
 from mv_orchestration.store.pipe import ChunkPipe
 
@@ -72,17 +73,25 @@ class ArtifactStore:
         """Threads for put_tree/materialize (I/O-bound on remote stores)."""
 
     @classmethod
-    def from_url(cls, url: str, *, cache_dir: Path | None = None) -> ArtifactStore:
+    def from_url(
+        cls, url: str, *, cache_dir: Path | None = None, credentials: S3Credentials | None = None
+    ) -> ArtifactStore:
         """Open the store at ``url`` (``/abs/dir``, ``file:///abs/dir``,
         ``s3://bucket/prefix?endpoint_override=...&region=...&scheme=http``, or any fsspec
-        URL when fsspec is installed). ``cache_dir`` holds the stat cache."""
+        URL when fsspec is installed). ``cache_dir`` holds the stat cache; ``credentials``
+        sign an S3 store's requests instead of the AWS default chain."""
         location = parse_store_url(url)
+        if credentials is not None and location.scheme != "s3":
+            raise ConfigurationError("S3 credentials were given for a store that is not on S3")
         if location.scheme == "file":
             backend: Backend = LocalBackend(location.root)
         else:
             from mv_orchestration.store._remote import FsBackend
 
-            fs = _filesystem(location.scheme, location.options)
+            options = dict(location.options)
+            if credentials is not None:
+                options.update(credentials.filesystem_options())
+            fs = _filesystem(location.scheme, options)
             backend = FsBackend(fs, location.root, thread_safe=location.scheme == "s3")
         return cls(backend, location.url, cache_dir=cache_dir)
 
