@@ -15,6 +15,9 @@ or one whose definition metadata carries ``mv/model``::
 ``mv/params`` and ``mv/metrics`` output metadata are logged on the registered version;
 ``mv/seed`` definition or output metadata is recorded as its seed. Outputs that are not
 assets (plain op outputs) and ``None`` values are not stored.
+
+Each stored value is pinned under its asset (partition) key with the run as actor, so GC
+keeps it until a later materialization replaces the pin (see :mod:`.storage`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dagster_resources.context import run_context_from
 from dagster_resources.events import stored_value
 from dagster_resources.metadata import plain, version_metadata
 from dagster_resources.resource import ModelRegistryResource
-from dagster_resources.storage import as_path, encode, load_value, store_pickled, store_tree
+from dagster_resources.storage import as_path, encode, load_value, pin_key, store_and_pin
 from mv_orchestration.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,15 +66,15 @@ class VersioningIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None or not context.has_asset_key:
             return
-        store = self.registry.get_registry().store
-        source: Path | bytes
         path = as_path(obj)
-        if path is None:
-            source = encode(obj)
-            stored = store_pickled(store, source)
-        else:
-            source = path
-            stored = store_tree(store, path)
+        source: Path | bytes = encode(obj) if path is None else path
+        partition = context.partition_key if context.has_partition_key else None
+        stored = store_and_pin(
+            self.registry.get_registry(),
+            pin_key(context.asset_key, partition),
+            source,
+            actor=_run_actor(context),
+        )
         metadata = stored.metadata()
         model = self._model_name(context)
         if model is not None:
@@ -130,6 +133,16 @@ class VersioningIOManager(dg.ConfigurableIOManager):
             run_context.asset_key,
         )
         return version
+
+
+def _run_actor(context: dg.OutputContext) -> str | None:
+    """``dagster:<job>/<run id>/<step>``: who pins the value, for the audit log (``None``
+    without a run: the core's default actor)."""
+    run = run_context_from(context)
+    if run.run_id is None:
+        return None
+    parts = (run.pipeline, run.run_id, run.task_id)
+    return f"{run.orchestrator}:{'/'.join(part for part in parts if part)}"[:256]
 
 
 def _set_data_version(context: dg.OutputContext, digest: str) -> None:

@@ -12,7 +12,9 @@
 Loaded trees are local copies: changing them does not change what is stored.
 
 The digests and formats travel as materialization metadata (``mv/...`` keys), which is
-how a later load finds them.
+how a later load finds them. Each stored value is pinned in the registry under owner
+``dagster`` and its asset (partition) key, so GC keeps the latest value of every asset
+(:func:`store_and_pin`); the value a new materialization replaces becomes garbage.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from dagster_resources.metadata import plain
 from mv_orchestration.errors import DigestMismatchError, ValidationError
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from mv_orchestration.hashing.manifest import Manifest
+    from mv_orchestration.registry import Registry
     from mv_orchestration.store.store import ArtifactStore
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ DIGEST_KEY = "mv/digest"
 FORMAT_KEY = "mv/format"
 MANIFEST_KEY = "mv/manifest"
 SIZE_KEY = "mv/size"
+PIN_OWNER = "dagster"
 
 
 def as_path(value: Any) -> Path | None:
@@ -80,6 +86,13 @@ class StoredValue:
             data[MANIFEST_KEY] = self.manifest
         return data
 
+    @property
+    def pin_target(self) -> tuple[str, str]:
+        """The digest and pin kind that keep this value's objects live."""
+        if self.format == PICKLE:
+            return self.digest, "object"
+        return str(self.manifest), "tree"
+
     @classmethod
     def from_metadata(cls, metadata: Any) -> StoredValue | None:
         """Read the value's location back from materialization metadata (None if absent)."""
@@ -110,6 +123,39 @@ def store_tree(store: ArtifactStore, path: Path) -> StoredValue:
     manifest_object = store.put_bytes(canonical_json(manifest.model_dump(mode="json")))
     kind = DIRECTORY if path.is_dir() else FILE
     return StoredValue(kind, manifest.digest, manifest.total_size, manifest_object)
+
+
+def store_source(store: ArtifactStore, source: Path | bytes) -> StoredValue:
+    """Store a path as a tree, or pickle bytes as one object."""
+    if isinstance(source, bytes):
+        return store_pickled(store, source)
+    return store_tree(store, source)
+
+
+def pin_key(asset_key: dg.AssetKey, partition_key: str | None = None) -> str:
+    """``a/b/c`` for an asset key's path, plus ``[partition]`` for a partition."""
+    key = "/".join(asset_key.path)
+    return key if partition_key is None else f"{key}[{partition_key}]"
+
+
+def store_and_pin(
+    registry: Registry, key: str, source: Path | bytes, actor: str | None
+) -> StoredValue:
+    """Store ``source`` and pin it as ``key`` (owner :data:`PIN_OWNER`), storing it again
+    when GC swept some of its objects before the pin committed."""
+    from mv_orchestration.registry.presence import commit_uploaded
+
+    stored: list[StoredValue] = []
+
+    def upload() -> None:
+        stored[:] = [store_source(registry.store, source)]
+
+    def commit() -> None:
+        digest, kind = stored[0].pin_target
+        registry.pin(PIN_OWNER, key, digest, kind=kind, actor=actor)
+
+    commit_uploaded(upload, commit)
+    return stored[0]
 
 
 def load_value(store: ArtifactStore, stored: StoredValue, dest_root: Path | None = None) -> Any:

@@ -42,6 +42,7 @@ from mv_orchestration.settings import Settings
 if TYPE_CHECKING:
     from mv_orchestration.capture import RunContext
     from mv_orchestration.lineage.graph import LineageGraph
+    from mv_orchestration.registry.pins import Pin
     from mv_orchestration.registry.record import VersionRecord
     from mv_orchestration.registry.run import Run
     from mv_orchestration.store.credentials import S3Credentials
@@ -465,6 +466,51 @@ class Registry:
             )
 
         return self.read(fetch)
+
+    # --- pins ---------------------------------------------------------------------
+    def pin(
+        self, owner: str, key: str, digest: str, *, kind: str = "object", actor: str | None = None
+    ) -> Pin:
+        """Keep the stored ``digest`` (``kind="tree"``: a manifest and every file it lists)
+        live for GC under ``(owner, key)``, replacing what that key pinned before.
+        :class:`SweptObjectError` when some of its objects are not stored (GC swept them
+        before the pin committed): store them again and retry. See
+        :mod:`mv_orchestration.registry.pins`."""
+        from mv_orchestration.registry import pins as pin_ops
+
+        pin_ops.validate(owner, key, digest, kind, actor)
+        return self.write(
+            f"pin {owner}:{key}",
+            lambda conn: pin_ops.pin(
+                conn,
+                self.store,
+                owner=owner,
+                key=key,
+                digest=digest,
+                kind=kind,
+                actor=actor,
+                now=utcnow(),
+            ),
+        )
+
+    def unpin(self, owner: str, key: str, *, actor: str | None = None) -> Pin:
+        """Remove the pin of ``(owner, key)`` and return it; :class:`NotFoundError` when
+        there is none. GC may then delete its objects after the grace period."""
+        from mv_orchestration.registry import pins as pin_ops
+
+        pin_ops.validate_ref(owner, key, actor)
+        return self.write(
+            f"unpin {owner}:{key}",
+            lambda conn: pin_ops.unpin(conn, owner=owner, key=key, actor=actor),
+        )
+
+    def pins(self, owner: str | None = None) -> list[Pin]:
+        """Current pins (of ``owner``, or all), by owner and key."""
+        from mv_orchestration.registry import pins as pin_ops
+
+        if owner is not None:
+            pin_ops.validate_owner(owner)
+        return self.read(lambda conn: pin_ops.list_pins(conn, owner))
 
     # --- integrity ----------------------------------------------------------------
     def verify(self, ref: str | None = None) -> VerifyReport:

@@ -21,6 +21,10 @@ Conventions:
   ``code_diff`` and ``snapshot_manifest`` (a dataset snapshot's manifest; the files it lists
   are read from the store). ``size`` is NULL where the record does not state it. A
   partial index finds the few ``snapshot_manifest`` rows.
+* ``object_pins`` (mutable: one row per ``(owner, key)``, replaced or deleted; each change
+  is an audit event) keeps store objects live for GC: ``kind`` is :data:`PIN_KINDS` —
+  ``object`` (that object) or ``tree`` (a manifest object and every file it lists). See
+  :mod:`mv_orchestration.registry.pins`.
 * ``audit_events.at`` is the fixed-width ISO text that the event digest covers.
 """
 
@@ -53,6 +57,7 @@ from mv_orchestration.registry.clock import as_utc
 
 STATUSES = ("active", "tombstoned", "purged")
 OBJECT_KINDS = ("artifact", "code_diff", "snapshot_manifest")
+PIN_KINDS = ("object", "tree")
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -243,6 +248,19 @@ leases = Table(
     Column("holder", String(256), nullable=False),
     Column("acquired_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+object_pins = Table(
+    "object_pins",
+    metadata,
+    Column("owner", String(64), nullable=False),
+    Column("key", String(440), nullable=False),
+    Column("digest", String(DIGEST), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("pinned_at", UTCDateTime(), nullable=False),
+    Column("actor", String(256), nullable=False),
+    PrimaryKeyConstraint("owner", "key"),
+    CheckConstraint("kind IN ('object', 'tree')", name="kind"),
 )
 
 

@@ -4,13 +4,15 @@ Live objects are: the artifact files and code diff of every version that is not 
 (each record re-hashed against its id, so an edited record cannot hide a reference); the
 manifest and files of every dataset snapshot any version references, unless retention
 purged that snapshot and no version registered since references it (logging it again
-starts a new lifetime, which only a later purge ends); and every stored retention plan. Marking
-reads everything it needs and raises on the first problem, so callers delete nothing
-unless marking completed.
+starts a new lifetime, which only a later purge ends); every stored retention plan; and
+every pinned object (:mod:`mv_orchestration.registry.pins`; a pinned tree's manifest and
+files). Marking reads everything it needs and raises on the first problem (a pinned
+manifest that cannot be read included), so callers delete nothing unless marking completed.
 
 :func:`marks_since` adds what was registered after a mark: versions with a higher id on
 SQLite (writers are serialised, so ids grow in commit order), versions created since the
-mark minus :data:`REGISTRATION_SLACK` elsewhere, and plans stored since.
+mark minus :data:`REGISTRATION_SLACK` elsewhere, and the plans stored and objects pinned
+since (their audit events come after the mark's last one).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mv_orchestration.errors import IntegrityError, MVOError
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.database import READ_ONLY
+from mv_orchestration.registry.pins import live_objects, pinned, pins_since
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
 from mv_orchestration.retention.plans import plan_digests
 from mv_orchestration.retention.records import iter_version_rows
@@ -70,6 +73,7 @@ def mark_live(conn: Connection, store: Any) -> Marks:
     marks.last_audit_seq = _last_seq(conn)
     _add_versions(conn, store, marks, iter_version_rows(conn, verify=True))
     marks.objects |= plan_digests(conn)
+    marks.objects |= live_objects(store, pinned(conn))
     return marks
 
 
@@ -85,7 +89,7 @@ def mark_registry(registry: Any) -> Marks:
 
 
 def marks_since(conn: Connection, store: Any, marks: Marks) -> set[str]:
-    """Objects made live after ``marks`` was taken (new versions and plans)."""
+    """Objects made live after ``marks`` was taken (new versions, plans and pins)."""
     fresh = Marks(started_at=marks.started_at)
     if conn.dialect.name == "sqlite":
         rows = iter_version_rows(conn, after_id=marks.last_version_id, verify=True)
@@ -93,4 +97,5 @@ def marks_since(conn: Connection, store: Any, marks: Marks) -> set[str]:
         since = marks.started_at - REGISTRATION_SLACK
         rows = iter_version_rows(conn, created_since=since, verify=True)
     _add_versions(conn, store, fresh, rows)
+    fresh.objects |= live_objects(store, pins_since(conn, marks.last_audit_seq))
     return fresh.objects | plan_digests(conn, after_seq=marks.last_audit_seq)
