@@ -10,17 +10,21 @@ if TYPE_CHECKING:
     from mv_orchestration.capture import RunContext
 
 ORCHESTRATOR = "dagster"
+MAX_ACTOR = 256
 
 
 def run_context_from(context: Any) -> RunContext:
     """The run identity of an asset/op execution context or an IO manager's output context.
 
-    ``None`` gives an orchestrator-only context (no run id, so no idempotency key).
+    A resource's init context gives the run only (no step). ``None`` gives an
+    orchestrator-only context (no run id, so no idempotency key).
     """
     from mv_orchestration.capture import RunContext
 
     if context is None:
         return RunContext(orchestrator=ORCHESTRATOR)
+    if isinstance(context, dg.InitResourceContext):
+        return _from_resource_init(context)
     if isinstance(context, dg.OutputContext):
         return _from_output(context)
     if isinstance(context, (dg.AssetExecutionContext, dg.OpExecutionContext)):
@@ -28,6 +32,24 @@ def run_context_from(context: Any) -> RunContext:
     if isinstance(context, dg.AssetCheckExecutionContext):
         return _from_execution(context.op_execution_context)
     raise TypeError(f"not a Dagster execution context: {type(context).__name__}")
+
+
+def run_actor(run: RunContext | None) -> str | None:
+    """Who acts in audit events: ``dagster:<job>/<run id>/<step>`` (no step for a whole
+    run); ``None`` outside a run (the core's default actor)."""
+    if run is None or run.run_id is None:
+        return None
+    parts = (run.pipeline, run.run_id, run.task_id)
+    return f"{ORCHESTRATOR}:{'/'.join(part for part in parts if part)}"[:MAX_ACTOR]
+
+
+def _from_resource_init(context: dg.InitResourceContext) -> RunContext:
+    from mv_orchestration.capture import RunContext
+
+    run = context.run
+    if run is None:
+        return RunContext(orchestrator=ORCHESTRATOR)
+    return RunContext(orchestrator=ORCHESTRATOR, run_id=run.run_id, pipeline=run.job_name)
 
 
 def _from_output(context: dg.OutputContext) -> RunContext:

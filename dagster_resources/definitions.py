@@ -40,7 +40,7 @@ def versioning_definitions(
     alias_triggers: Iterable[AliasTrigger] = (),
     retention_policy: Any = None,
     retention_cron: str = "0 3 * * *",
-    retention_dry_run: bool = False,
+    retention_dry_run: bool = True,
     jobs: Sequence[Any] = (),
     schedules: Sequence[Any] = (),
     sensors: Sequence[Any] = (),
@@ -53,7 +53,9 @@ def versioning_definitions(
     * the IO manager is bound as ``io_manager_key`` (``None``: no IO manager);
     * ``checks`` adds an integrity check for every asset in ``assets``;
     * each :class:`AliasTrigger` adds an alias sensor (its job is added too);
-    * ``retention_policy`` adds the retention job and its schedule (``retention_cron``).
+    * ``retention_policy`` adds the retention job and its schedule (``retention_cron``);
+      its runs are dry runs (plan only, nothing deleted) unless ``retention_dry_run`` is
+      ``False``. An applying run tombstones; a later one purges after the grace period.
     """
     resource = registry or ModelRegistryResource()
     bound: dict[str, Any] = {REGISTRY_KEY: resource}

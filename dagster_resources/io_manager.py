@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from dagster_resources.context import run_context_from
+from dagster_resources.context import run_actor, run_context_from
 from dagster_resources.events import stored_value
 from dagster_resources.metadata import plain, version_metadata
 from dagster_resources.resource import ModelRegistryResource
@@ -73,7 +73,7 @@ class VersioningIOManager(dg.ConfigurableIOManager):
             self.registry.get_registry(),
             pin_key(context.asset_key, partition),
             source,
-            actor=_run_actor(context),
+            actor=run_actor(run_context_from(context)),
         )
         metadata = stored.metadata()
         model = self._model_name(context)
@@ -133,16 +133,6 @@ class VersioningIOManager(dg.ConfigurableIOManager):
             run_context.asset_key,
         )
         return version
-
-
-def _run_actor(context: dg.OutputContext) -> str | None:
-    """``dagster:<job>/<run id>/<step>``: who pins the value, for the audit log (``None``
-    without a run: the core's default actor)."""
-    run = run_context_from(context)
-    if run.run_id is None:
-        return None
-    parts = (run.pipeline, run.run_id, run.task_id)
-    return f"{run.orchestrator}:{'/'.join(part for part in parts if part)}"[:256]
 
 
 def _set_data_version(context: dg.OutputContext, digest: str) -> None:

@@ -4,6 +4,13 @@ One op makes a retention plan for the policy and shows it (output ``plan``'s met
 then applies exactly that plan by id unless the run is a dry run, and shows the report
 (output ``applied``). Both outputs are ``Nothing``: no IO manager is involved. The
 policy is validated when the job is built.
+
+A run is a dry run unless configured otherwise (``retention_job(..., dry_run=False)`` or
+run config ``dry_run: false``): it stores the plan, changes nothing, and says so in the
+plan's metadata and the run log. Applying is two-phase: a run tombstones what its plan
+selects (the bytes stay); a later applying run purges a tombstoned version once the
+policy's grace period has passed. The plan, each tombstone or purge and the apply are
+recorded in the audit log with ``dagster:<job>/<run id>/<op>`` as actor.
 """
 
 from collections.abc import Iterator
@@ -20,19 +27,22 @@ MAX_ROWS = 200
 class RetentionConfig(dg.Config):
     """Run config of the retention op."""
 
-    dry_run: bool = Field(default=False, description="Plan only; apply nothing.")
+    dry_run: bool = Field(
+        default=True, description="Plan only and apply nothing; false applies the plan."
+    )
 
 
 def retention_job(
     policy: Any,
     *,
     name: str = "mv_retention",
-    dry_run: bool = False,
+    dry_run: bool = True,
     registry_key: str = REGISTRY_KEY,
 ) -> dg.JobDefinition:
     """Build the retention job for ``policy`` (a RetentionPolicy, a mapping or a file path).
 
-    ``dry_run`` is the default of the op's ``dry_run`` config; a run can override it.
+    ``dry_run`` (default ``True``: plan only) is the default of the op's ``dry_run``
+    config; a run can override it. Pass ``dry_run=False`` for scheduled runs that apply.
     """
     from mv_orchestration.retention.policy import load_policy
 
@@ -52,25 +62,24 @@ def retention_job(
         context: dg.OpExecutionContext, config: RetentionConfig
     ) -> Iterator[dg.Output[None]]:
         resource: ModelRegistryResource = getattr(context.resources, registry_key)
-        plan = resource.retention_plan(resolved)
+        plan = resource.retention_plan(resolved, context=context)
         summary = plan.summary()
         context.log.info("retention plan %s: %s", plan.id, summary)
-        yield dg.Output(
-            None,
-            "plan",
-            metadata={
-                "plan_id": plan.id,
-                "plan_digest": plan.digest,
-                "policy_digest": plan.policy_digest,
-                "dry_run": config.dry_run,
-                "summary": dg.MetadataValue.json(summary),
-                "decisions": dg.MetadataValue.md(plan_markdown(plan)),
-            },
-        )
+        metadata: dict[str, Any] = {
+            "plan_id": plan.id,
+            "plan_digest": plan.digest,
+            "policy_digest": plan.policy_digest,
+            "dry_run": config.dry_run,
+            "summary": dg.MetadataValue.json(summary),
+            "decisions": dg.MetadataValue.md(plan_markdown(plan)),
+        }
         if config.dry_run:
-            context.log.info("dry run: plan %s not applied", plan.id)
+            metadata["note"] = dry_run_note(plan.id, op_name)
+        yield dg.Output(None, "plan", metadata=metadata)
+        if config.dry_run:
+            context.log.info(metadata["note"])
             return
-        report = resource.retention_apply(plan.id)
+        report = resource.retention_apply(plan.id, context=context)
         context.log.info("retention plan %s applied: %s", plan.id, report.summary())
         yield dg.Output(
             None,
@@ -109,6 +118,16 @@ def retention_schedule(
         cron_schedule=cron_schedule,
         execution_timezone=execution_timezone,
         default_status=default_status,
+    )
+
+
+def dry_run_note(plan_id: str, op_name: str) -> str:
+    """What a dry run reports: nothing was applied, and how to apply."""
+    return (
+        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
+        f"`mvo retention apply {plan_id}`, or launch the job with run config "
+        f"ops.{op_name}.config.dry_run: false (retention_job(..., dry_run=False) to "
+        "apply on schedule)."
     )
 
 

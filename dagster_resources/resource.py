@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from dagster_resources.context import run_context_from
+from dagster_resources.context import run_actor, run_context_from
 
 if TYPE_CHECKING:
     from mv_orchestration.capture import RunCapture, RunContext
@@ -24,6 +24,11 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
     Both URLs default to ``MVO_REGISTRY_URL`` / ``MVO_STORE_URL`` and then to the embedded
     default (SQLite and a local directory under ``MVO_HOME``).
+
+    Inside a Dagster run, promotions, rollbacks and retention are recorded in the audit log
+    with the run as actor: ``dagster:<job>/<run id>/<step>`` when the op or asset context
+    is passed as ``context``, else ``dagster:<job>/<run id>``. Outside a run the core's
+    default actor applies (``MVO_ACTOR`` or the OS user).
     """
 
     registry_url: str | None = Field(
@@ -34,6 +39,7 @@ class ModelRegistryResource(dg.ConfigurableResource):
     )
 
     _registry: Registry | None = PrivateAttr(default=None)
+    _run: RunContext | None = PrivateAttr(default=None)
 
     def get_registry(self) -> Registry:
         """The connected core registry (connected on first use, then reused)."""
@@ -42,6 +48,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
             self._registry = connect(registry_url=self.registry_url, store_url=self.store_url)
         return self._registry
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = run_context_from(context)
+        self._run = run if run.run_id is not None else None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
@@ -114,9 +124,17 @@ class ModelRegistryResource(dg.ConfigurableResource):
         *,
         reason: str | None = None,
         actor: str | None = None,
+        context: Any = None,
     ) -> AliasMove:
-        """Point ``alias`` at the version ``ref`` names."""
-        return self.get_registry().promote(ref, alias=alias, reason=reason, actor=actor)
+        """Point ``alias`` at the version ``ref`` names; the alias history records the run."""
+        run = self._acting_run(context)
+        return self.get_registry().promote(
+            ref,
+            alias=alias,
+            reason=reason,
+            actor=actor or run_actor(run),
+            context=run,
+        )
 
     def rollback(
         self,
@@ -126,10 +144,23 @@ class ModelRegistryResource(dg.ConfigurableResource):
         to: str | None = None,
         reason: str | None = None,
         dry_run: bool = False,
+        actor: str | None = None,
+        context: Any = None,
     ) -> AliasMove:
-        """Move ``alias`` back to its previous target (or to ``to``), after verifying it."""
+        """Move ``alias`` back to its previous target (or to ``to``), after verifying it.
+
+        Given the op or asset ``context``, the rollback happens once per step: a retried
+        step gets its earlier move back (``applied`` False) instead of rolling further.
+        """
+        step = self.run_context(context) if context is not None else None
         return self.get_registry().rollback(
-            model, alias=alias, to=to, reason=reason, dry_run=dry_run
+            model,
+            alias=alias,
+            to=to,
+            reason=reason,
+            dry_run=dry_run,
+            actor=actor or run_actor(self._acting_run(context)),
+            context=step,
         )
 
     def verify(self, ref: str | None = None) -> VerifyReport:
@@ -137,11 +168,27 @@ class ModelRegistryResource(dg.ConfigurableResource):
         return self.get_registry().verify(ref)
 
     def retention_plan(
-        self, policy: RetentionPolicy | Mapping[str, Any] | str | Path
+        self,
+        policy: RetentionPolicy | Mapping[str, Any] | str | Path,
+        *,
+        actor: str | None = None,
+        context: Any = None,
     ) -> RetentionPlan:
         """Plan and store retention for a policy (object, mapping or file); deletes nothing."""
-        return self.get_registry().retention_plan(policy)
+        actor = actor or run_actor(self._acting_run(context))
+        return self.get_registry().retention_plan(policy, actor=actor)
 
-    def retention_apply(self, plan_id: str) -> ApplyReport:
-        """Apply a stored retention plan exactly as planned."""
-        return self.get_registry().retention_apply(plan_id)
+    def retention_apply(
+        self, plan_id: str, *, actor: str | None = None, context: Any = None
+    ) -> ApplyReport:
+        """Apply a stored retention plan exactly as planned (tombstone, or purge a version
+        tombstoned longer than the grace period)."""
+        actor = actor or run_actor(self._acting_run(context))
+        return self.get_registry().retention_apply(plan_id, actor=actor)
+
+    def _acting_run(self, context: Any) -> RunContext | None:
+        """The run of ``context`` when given, else the run this resource was set up for."""
+        if context is None:
+            return self._run
+        run = self.run_context(context)
+        return run if run.run_id is not None else None

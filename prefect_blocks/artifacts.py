@@ -1,4 +1,4 @@
-"""Prefect artifacts: a markdown card per registered version, tables for retention.
+"""Prefect artifacts: a markdown card per registered version, retention tables and notes.
 
 Artifacts created inside a flow or task run are linked to that run by Prefect. Keys are
 per model (``mv-model-<model>``) so the Artifacts page shows a model's versions as the
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 RETENTION_PLAN_KEY = "mv-retention-plan"
 RETENTION_APPLY_KEY = "mv-retention-apply"
+RETENTION_DRY_RUN_KEY = "mv-retention-dry-run"
 _KEY_INVALID = re.compile(r"[^a-z0-9-]+")
 
 
@@ -172,4 +173,15 @@ def create_apply_artifact(report: ApplyReport) -> UUID:
         table=apply_rows(report),
         key=RETENTION_APPLY_KEY,
         description=f"Applied retention plan {report.plan_id}: {counts or 'nothing to do'}",
+    )
+
+
+def create_dry_run_artifact(plan_id: str, note: str) -> UUID:
+    """Create the markdown artifact of a retention dry run: nothing applied, how to apply."""
+    from prefect.artifacts import create_markdown_artifact
+
+    return create_markdown_artifact(
+        markdown=f"# Retention dry run\n\n{note}\n",
+        key=RETENTION_DRY_RUN_KEY,
+        description=f"Dry run of retention plan {plan_id}: nothing was applied",
     )

@@ -310,26 +310,31 @@ class ModelRegistry(Block):
     # -- retention ---------------------------------------------------------------------
 
     def retention_plan(
-        self, policy: RetentionPolicy | Mapping[str, Any] | str | Path
+        self,
+        policy: RetentionPolicy | Mapping[str, Any] | str | Path,
+        *,
+        actor: str | None = None,
     ) -> RetentionPlan:
         """Plan retention under ``policy`` (a policy, a mapping or a policy file path).
 
         The plan is stored; nothing changes until :meth:`retention_apply`. Inside a run,
-        its decisions become a table artifact.
+        its decisions become a table artifact and the run is the audit actor.
         """
         with self.connection() as registry:
-            plan = registry.retention_plan(policy)
+            plan = registry.retention_plan(policy, actor=actor or run_actor())
         if self._artifacts_here():
             artifacts.create_plan_artifact(plan)
         return plan
 
-    def retention_apply(self, plan_id: str) -> ApplyReport:
-        """Apply the stored plan ``plan_id`` (tombstone, then purge past the grace period).
+    def retention_apply(self, plan_id: str, *, actor: str | None = None) -> ApplyReport:
+        """Apply the stored plan ``plan_id``: tombstone what it selects, and purge what was
+        tombstoned longer ago than the grace period (a tombstoned version is purged only by
+        a later applying run).
 
-        Inside a run, what was done becomes a table artifact.
+        Inside a run, what was done becomes a table artifact and the run is the audit actor.
         """
         with self.connection() as registry:
-            report = registry.retention_apply(plan_id)
+            report = registry.retention_apply(plan_id, actor=actor or run_actor())
         if self._artifacts_here():
             artifacts.create_apply_artifact(report)
         return report

@@ -1,7 +1,12 @@
 """Ready-made flows: retention (plan, then optionally apply) and rollback.
 
 ``retention_deployment(cron="0 3 * * *", policy=..., apply=True)`` returns a deployment to
-serve (``prefect.serve(deployment)``) or deploy. Retention is a dry run unless ``apply``.
+serve (``prefect.serve(deployment)``) or deploy. Retention is a dry run unless ``apply``:
+a dry run stores its plan, changes nothing, and says so (and how to apply) in the run log
+and the ``mv-retention-dry-run`` artifact. Applying is two-phase: a run tombstones what
+its plan selects (the bytes stay); a later applying run purges a tombstoned version once
+the policy's grace period has passed. Each plan and change is recorded in the audit log
+with the flow run as actor (``prefect:<flow>/<flow run name>``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from prefect_blocks import artifacts
 from prefect_blocks.decorators import resolve_registry
 
 if TYPE_CHECKING:
@@ -56,15 +62,34 @@ def retention_flow(
     registry: str | None = None,
     apply: bool = False,
 ) -> dict[str, Any]:
-    """Plan retention under ``policy`` and, when ``apply`` is true, apply that plan.
+    """Plan retention under ``policy`` and, only when ``apply`` is true, apply that plan.
 
     ``policy`` is a policy mapping or the path of a policy file; ``registry`` the name of
     a saved :class:`~prefect_blocks.ModelRegistry` block (None: ``MVO_*`` settings).
-    Returns ``{"plan": ..., "applied": ...}`` (``applied`` is None for a dry run).
+    Returns ``{"plan": ..., "applied": ...}`` (``applied`` is None for a dry run, which
+    logs that nothing was applied and how to apply).
     """
     plan = plan_retention(registry, policy)
-    applied = apply_retention(registry, plan["id"]) if apply else None
-    return {"plan": plan, "applied": applied}
+    if not apply:
+        _report_dry_run(registry, plan["id"])
+        return {"plan": plan, "applied": None}
+    return {"plan": plan, "applied": apply_retention(registry, plan["id"])}
+
+
+def dry_run_note(plan_id: str) -> str:
+    """What a dry run reports: nothing was applied, and how to apply."""
+    return (
+        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
+        f"`mvo retention apply {plan_id}`, or run the {RETENTION_FLOW_NAME} flow with "
+        "apply=True (retention_deployment(..., apply=True) to apply on schedule)."
+    )
+
+
+def _report_dry_run(registry: str | None, plan_id: str) -> None:
+    note = dry_run_note(plan_id)
+    get_run_logger().info(note)
+    if resolve_registry(registry).create_artifacts:
+        artifacts.create_dry_run_artifact(plan_id, note)
 
 
 @flow(name=ROLLBACK_FLOW_NAME)
@@ -102,8 +127,9 @@ def retention_deployment(
 ) -> RunnerDeployment:
     """A deployment of :func:`retention_flow` on ``cron`` (in ``timezone``, default UTC).
 
-    The policy is validated now and stored in the deployment's parameters, so a bad
-    policy fails here rather than at 3 a.m. ``registry`` names a saved block.
+    Its runs are dry runs unless ``apply`` is true. The policy is validated now and stored
+    in the deployment's parameters, so a bad policy fails here rather than at 3 a.m.
+    ``registry`` names a saved block.
     """
     from prefect.schedules import Cron
 

@@ -6,7 +6,7 @@ content-addressed (its data version is the file's manifest digest) and hands it 
 (params, data set digest, metrics, code and environment captured) and returns
 ``version_result(...)``, so the materialization shows the version, its lineage and the
 artifact digest as its data version. ``digits_deploy`` runs whenever ``digits@production``
-moves, and the retention job runs nightly (as a dry run in this example).
+moves, and the retention job runs nightly (as a dry run, the default).
 """
 
 import tempfile
@@ -104,5 +104,4 @@ defs = versioning_definitions(
     jobs=[digits_training],
     alias_triggers=[AliasTrigger(MODEL, digits_deploy)],
     retention_policy=RETENTION_POLICY,
-    retention_dry_run=True,
 )

@@ -2,8 +2,9 @@
 
 The environment is set when this module is imported, before any test module imports
 Airflow. ``dags_folder`` is a session directory holding copies of the example DAGs and of
-``tests/airflow/dags``: ``dag.test()`` needs each DAG to be found there (it serialises
-the folder into the metadata database), while the tests run the imported DAG objects.
+``tests/airflow/dags`` (and its policy files): ``dag.test()`` needs each DAG to be found
+there (it serialises the folder into the metadata database), while the tests run the
+imported DAG objects.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ for _name in ("MVO_REGISTRY_URL", "MVO_STORE_URL", "AIRFLOW_CONN_MV_REGISTRY_DEF
 
 DAGS_FOLDER.mkdir(parents=True)
 for _source in (_ROOT / "airflow_provider" / "example_dags", Path(__file__).parent / "dags"):
-    for _file in _source.glob("*.py"):
+    for _file in [*_source.glob("*.py"), *_source.glob("*.yaml")]:
         if _file.name != "__init__.py":
             shutil.copy(_file, DAGS_FOLDER / _file.name)
 

@@ -233,13 +233,20 @@ def test_retention_plans_by_default_and_applies_when_asked(registry: Any, tmp_pa
     assert sorted(statuses.values()).count("active") == 1
 
 
-def test_retention_rejects_an_invalid_policy(mv_connection: dict[str, str]) -> None:
+def test_retention_rejects_an_invalid_policy_when_the_operator_is_built() -> None:
     from mv_orchestration.errors import ValidationError
 
     with pytest.raises(ValidationError, match="keep_lots"):
-        RetentionOperator(task_id="r", policy={"rules": [{"keep_lots": 1}]}).execute(
-            make_context(task_id="r")
-        )
+        RetentionOperator(task_id="r", policy={"rules": [{"keep_lots": 1}]})
+
+
+def test_retention_keeps_a_validated_policy_as_json() -> None:
+    from mv_orchestration.retention import RetentionPolicy
+
+    policy = RetentionPolicy.model_validate({"rules": [{"keep_within": "2d"}]})
+    op = RetentionOperator(task_id="r", policy=policy)
+    assert op.policy == policy.to_json()
+    assert op.policy["rules"][0]["keep_within"] == "2d"
 
 
 def test_without_the_openlineage_provider_there_are_no_facets() -> None:

@@ -7,10 +7,17 @@ import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
-from dagster_resources import ModelRegistryResource, retention_job, retention_schedule
+from dagster_resources import (
+    ModelRegistryResource,
+    retention_job,
+    retention_schedule,
+    versioning_definitions,
+)
 from dagster_resources.resource import REGISTRY_KEY
 
 POLICY = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "1h"}
+APPLY = {"ops": {"mv_retention_op": {"config": {"dry_run": False}}}}
+RETENTION_ACTIONS = {"retention.plan", "version.tombstone", "retention.apply"}
 
 
 def _register_versions(registry: ModelRegistryResource, tmp_path: Path, count: int) -> list[str]:
@@ -50,15 +57,13 @@ def test_the_retention_job_deletes_exactly_the_planned_versions(
 
     job = retention_job(POLICY)
     with dg.instance_for_test() as instance:
-        dry = job.execute_in_process(
-            resources={REGISTRY_KEY: mv_registry},
-            instance=instance,
-            run_config={"ops": {"mv_retention_op": {"config": {"dry_run": True}}}},
-        )
+        dry = job.execute_in_process(resources={REGISTRY_KEY: mv_registry}, instance=instance)
         assert dry.success
         assert set(_statuses(mv_registry).values()) == {"active"}
 
-        result = job.execute_in_process(resources={REGISTRY_KEY: mv_registry}, instance=instance)
+        result = job.execute_in_process(
+            resources={REGISTRY_KEY: mv_registry}, instance=instance, run_config=APPLY
+        )
     assert result.success
     statuses = _statuses(mv_registry)
     assert {ref for ref, status in statuses.items() if status == "tombstoned"} == expected
@@ -76,7 +81,7 @@ def test_a_second_run_after_the_grace_period_purges_exactly_the_planned_versions
 ) -> None:
     policy = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "0s"}
     refs = _register_versions(mv_registry, tmp_path, 3)
-    job = retention_job(policy)
+    job = retention_job(policy, dry_run=False)
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(
             resources={REGISTRY_KEY: mv_registry}, instance=instance
@@ -91,6 +96,73 @@ def test_a_second_run_after_the_grace_period_purges_exactly_the_planned_versions
     assert {ref for ref, status in statuses.items() if status == "purged"} == expected
     assert statuses[refs[2]] == "active"
     assert mv_registry.verify(refs[2]).ok
+
+
+def test_a_scheduled_run_is_a_dry_run_that_says_how_to_apply(
+    mv_registry: ModelRegistryResource, tmp_path: Path
+) -> None:
+    _register_versions(mv_registry, tmp_path, 3)
+    job = retention_job(POLICY)
+    schedule = retention_schedule(job)
+    tick = datetime(2025, 1, 2, 3, 0, tzinfo=timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            resources={REGISTRY_KEY: mv_registry},
+            instance=instance,
+            run_config=request.run_config or None,
+            tags=request.tags,
+        )
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert result.success
+    assert set(_statuses(mv_registry).values()) == {"active"}
+    (plan_event,) = (e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT")
+    metadata = plan_event.step_output_data.metadata
+    assert metadata["dry_run"].value is True
+    plan_id = metadata["plan_id"].value
+    note = str(metadata["note"].value)
+    assert note.startswith(f"Dry run: nothing was applied; plan {plan_id} is stored.")
+    assert f"mvo retention apply {plan_id}" in note
+    assert "ops.mv_retention_op.config.dry_run: false" in note
+    assert note in messages
+
+
+def test_the_definitions_retention_job_dry_runs_unless_told_to_apply(
+    mv_registry: ModelRegistryResource, tmp_path: Path
+) -> None:
+    _register_versions(mv_registry, tmp_path, 3)
+    dry = versioning_definitions(registry=mv_registry, retention_policy=POLICY)
+    applying = versioning_definitions(
+        registry=mv_registry, retention_policy=POLICY, retention_dry_run=False
+    )
+    with dg.instance_for_test() as instance:
+        assert dry.get_job_def("mv_retention").execute_in_process(instance=instance).success
+        assert set(_statuses(mv_registry).values()) == {"active"}
+        assert applying.get_job_def("mv_retention").execute_in_process(instance=instance).success
+    assert sorted(_statuses(mv_registry).values()) == ["active", "tombstoned", "tombstoned"]
+
+
+def test_an_applying_run_is_the_audit_actor_of_its_plan_and_changes(
+    mv_registry: ModelRegistryResource, tmp_path: Path
+) -> None:
+    _register_versions(mv_registry, tmp_path, 3)
+    job = retention_job(POLICY, dry_run=False)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(resources={REGISTRY_KEY: mv_registry}, instance=instance)
+    assert result.success
+    events = [
+        e
+        for e in mv_registry.get_registry().audit_events(limit=50)
+        if e.action in RETENTION_ACTIONS
+    ]
+    assert sorted(e.action for e in events) == [
+        "retention.apply",
+        "retention.plan",
+        "version.tombstone",
+        "version.tombstone",
+    ]
+    assert {e.actor for e in events} == {f"dagster:mv_retention/{result.run_id}/mv_retention_op"}
 
 
 def test_a_bad_policy_is_refused_when_the_job_is_built() -> None:

@@ -94,6 +94,45 @@ def test_promote_rollback_and_verify_through_the_resource(
     assert mv_registry.verify("explicit@production").ok
 
 
+def test_promote_and_rollback_in_a_run_have_the_run_as_actor(
+    mv_registry: ModelRegistryResource, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    first, second = (
+        mv_registry.register("deployed", _weights(tmp_path, name), seed=1).ref
+        for name in ("w1", "w2")
+    )
+
+    @dg.op
+    def move_production(context: dg.OpExecutionContext, mv_registry: ModelRegistryResource):
+        mv_registry.promote(first)
+        mv_registry.promote(second, context=context)
+        mv_registry.rollback("deployed", context=context)
+
+    @dg.job
+    def deploy() -> None:
+        move_production()
+
+    result = deploy.execute_in_process(resources={"mv_registry": mv_registry}, instance=instance)
+    assert result.success
+    run_actor = f"dagster:deploy/{result.run_id}"
+    step_actor = f"{run_actor}/move_production"
+    history = mv_registry.get_registry().alias_history("deployed", "production")
+    assert [(move.action, move.actor) for move in history] == [
+        ("set", run_actor),
+        ("set", step_actor),
+        ("rollback", step_actor),
+    ]
+    assert history[-1].context is not None
+    assert history[-1].context["run_id"] == result.run_id
+    assert mv_registry.resolve("deployed@production").ref == first
+
+
+def _weights(root: Path, name: str) -> Path:
+    path = root / f"{name}.bin"
+    path.write_text(name)
+    return path
+
+
 def test_capture_outside_a_run_has_no_idempotency_key(mv_registry) -> None:
     capture = mv_registry.capture(seed=3)
     assert capture.context.orchestrator == "dagster"

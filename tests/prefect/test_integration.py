@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from prefect import flow, task
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.runtime import task_run
 from pydantic import SecretStr
@@ -20,9 +25,11 @@ from pydantic import SecretStr
 from prefect_blocks import ModelRegistry, retention_deployment, retention_flow, rollback_flow
 from prefect_blocks.decorators import versioned
 from prefect_blocks.examples.training import REGISTRY_BLOCK, digits_training_flow
+from prefect_blocks.flows import dry_run_note
 from tests.prefect._support import wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
+RETENTION_ACTIONS = {"retention.plan", "version.tombstone", "retention.apply"}
 
 
 def _artifacts(key: str) -> list[Any]:
@@ -166,6 +173,75 @@ def test_retention_flow_changes_exactly_the_planned_versions(
     apply_tables = _artifacts("mv-retention-apply")
     assert len(apply_tables) == 2
     assert all(ref in "".join(str(a.data) for a in apply_tables) for ref in planned)
+
+
+def _deployment_run(deployment: Any) -> tuple[Any, dict[str, Any]]:
+    """Run ``deployment`` once in this process, as its schedule would; (flow run, result)."""
+    from prefect.flow_engine import run_flow
+
+    deployment_id = deployment.apply()
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run_from_deployment(deployment_id)
+    result = run_flow(retention_flow, flow_run=flow_run, parameters=flow_run.parameters)
+    return flow_run, result
+
+
+def _run_logs(flow_run_id: Any) -> list[str]:
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    with get_client(sync_client=True) as client:
+        return [log.message for log in client.read_logs(log_filter=log_filter)]
+
+
+def test_a_scheduled_retention_run_is_a_dry_run_that_says_how_to_apply(
+    registry_block: ModelRegistry, tmp_path: Path
+) -> None:
+    for n in range(3):
+        registry_block.register("churn", _model_file(tmp_path, bytes([n])), seed=n)
+    registry_block.save("dry-run-registry", overwrite=True)
+    policy = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "0s"}
+    deployment = retention_deployment(
+        name="dry-nightly", policy=policy, registry="dry-run-registry"
+    )
+
+    flow_run, result = _deployment_run(deployment)
+
+    plan_id = result["plan"]["id"]
+    assert result["applied"] is None and len(result["plan"]["tombstone"]) == 2
+    with registry_block.connection() as registry:
+        assert {v.status for v in registry.versions("churn")} == {"active"}
+    [card] = [a for a in _artifacts("mv-retention-dry-run") if a.flow_run_id == flow_run.id]
+    assert card.type == "markdown"
+    assert f"Dry run: nothing was applied; plan {plan_id} is stored." in card.data
+    assert f"mvo retention apply {plan_id}" in card.data and "apply=True" in card.data
+    logs = wait_for(
+        lambda: [m for m in _run_logs(flow_run.id) if m.startswith("Dry run: nothing")], 1
+    )
+    assert logs == [dry_run_note(plan_id)]
+
+
+def test_an_applying_retention_run_is_the_audit_actor_of_its_plan_and_changes(
+    registry_block: ModelRegistry, tmp_path: Path
+) -> None:
+    for n in range(3):
+        registry_block.register("churn", _model_file(tmp_path, bytes([n])), seed=n)
+    registry_block.save("audit-registry", overwrite=True)
+    policy = {"rules": [{"models": "churn", "keep_last": 1}], "grace_period": "0s"}
+    deployment = retention_deployment(
+        name="applying-nightly", policy=policy, registry="audit-registry", apply=True
+    )
+
+    flow_run, result = _deployment_run(deployment)
+
+    assert len(result["applied"]["tombstoned"]) == 2
+    with registry_block.connection() as registry:
+        events = [e for e in registry.audit_events(limit=50) if e.action in RETENTION_ACTIONS]
+    assert sorted(e.action for e in events) == [
+        "retention.apply",
+        "retention.plan",
+        "version.tombstone",
+        "version.tombstone",
+    ]
+    assert {e.actor for e in events} == {f"prefect:{retention_flow.name}/{flow_run.name}"}
 
 
 def test_rollback_flow_moves_production_back(registry_block: ModelRegistry, tmp_path: Path) -> None:
