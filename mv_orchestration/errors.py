@@ -34,6 +34,19 @@ class SweptObjectError(MissingObjectError):
     committed (it uploads them again and retries)."""
 
 
+class DeleteError(IntegrityError):
+    """Some deletions of a batch failed; every one was tried. ``existed``: digest ->
+    whether it existed, for those done; ``failed``: digest -> error."""
+
+    def __init__(self, existed: dict[str, bool], failed: dict[str, Exception]) -> None:
+        self.existed, self.failed = existed, failed
+        digest, error = next(iter(failed.items()))
+        super().__init__(
+            f"{len(failed)} of {len(existed) + len(failed)} deletions failed "
+            f"(first {digest}: {type(error).__name__}: {error})"
+        )
+
+
 class AuditChainError(IntegrityError):
     """The audit log's hash chain is broken (an event was edited, removed or reordered)."""
 

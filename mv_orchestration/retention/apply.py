@@ -223,7 +223,7 @@ def apply_plan(
         phase.advance(plan.by_decision("purge"), "purged", "purge")
         _purge_snapshots(registry, plan, report, actor)
         if plan.objects:
-            marks = mark_registry(registry)
+            marks = mark_registry(registry, renew)
             candidates = [(d, size) for d, size in plan.objects if d not in marks.objects]
             report.objects_spared = len(plan.objects) - len(candidates)
             result = sweep(
@@ -234,6 +234,7 @@ def apply_plan(
                 subject=plan.id,
                 actor=actor,
                 before_batch=renew,
+                lease=lease,
             )
             report.objects_deleted = sorted(result.deleted)
             report.bytes_freed = result.bytes_freed

@@ -1,12 +1,15 @@
 """Blob garbage collection: mark and sweep over the artifact store.
 
-1. Take the ``retention.gc`` lease (one GC at a time).
+1. Take the ``retention.gc`` lease (one GC at a time). Marking and listing renew it as
+   they go (when due); a lease lost meanwhile raises :class:`LeaseError` and nothing is
+   deleted.
 2. Mark every live object (:mod:`.marks`). Any error while marking -> nothing is deleted
    and :class:`IntegrityError` is raised (fail closed).
 3. List the store; an unmarked object is a candidate only when it is older than the grace
    period (a writer may be uploading it for a version not yet committed).
-4. Unless ``dry_run`` (the default), sweep the candidates (:mod:`.sweep`): each batch is
-   re-checked against what was registered meanwhile and recorded as an audit event.
+4. Unless ``dry_run`` (the default), sweep the candidates (:mod:`.sweep`): each batch
+   checks the lease in its transaction, is re-checked against what was registered
+   meanwhile and is recorded as audit events.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from mv_orchestration.retention.sweep import DEFAULT_BATCH, sweep
 
 log = logging.getLogger(__name__)
 DEFAULT_GC_GRACE = timedelta(hours=24)
+RENEW_EVERY = 1000  # objects listed between two looks at the lease's renewal clock
 
 
 @dataclass
@@ -77,10 +81,13 @@ def collect_garbage(
     cutoff = (as_utc(now) if now is not None else started) - grace_period
     report = GCReport(dry_run=dry_run, grace_period=grace_period, started_at=started)
     with acquire_lease(registry.engine, GC_LEASE, holder_name("gc"), LEASE_TTL_S) as lease:
-        marks = mark_registry(registry)
+        renew = renewer(lease)
+        marks = mark_registry(registry, renew)
         report.versions, report.live = marks.versions, len(marks.objects)
         for stored in registry.store.iter_objects():
             report.scanned += 1
+            if not report.scanned % RENEW_EVERY:
+                renew()
             if stored.digest in marks.objects:
                 continue
             if stored.mtime > cutoff:
@@ -96,7 +103,8 @@ def collect_garbage(
                 subject="store",
                 actor=actor,
                 batch_size=batch_size,
-                before_batch=renewer(lease),
+                before_batch=renew,
+                lease=lease,
             )
             report.deleted = sorted(result.deleted)
             report.bytes_freed = result.bytes_freed

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 APPLY_LEASE = "retention.apply"
 GC_LEASE = "retention.gc"
 LEASE_TTL_S = 600.0
-RENEW_AFTER_S = LEASE_TTL_S / 10
 
 
 def holder_name(kind: str) -> str:
@@ -23,16 +22,14 @@ def holder_name(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def renewer(lease: Lease, after_s: float = RENEW_AFTER_S) -> Callable[[], None]:
-    """A call for before each batch that renews ``lease`` (a just taken ``Lease``) once
-    ``after_s`` passed since it was taken or last renewed: far from expiring, it costs no
-    write per batch."""
-    last = time.monotonic()
+def renewer(lease: Lease, after_s: float | None = None) -> Callable[[], None]:
+    """A cheap call for long loops and before each batch: it renews ``lease`` once
+    ``after_s`` (default: a tenth of its ttl) passed since it was taken or last renewed,
+    and raises :class:`LeaseError` when the lease was lost."""
+    due = lease.ttl_s / 10 if after_s is None else after_s
 
     def renew() -> None:
-        nonlocal last
-        if time.monotonic() - last >= after_s:
+        if time.monotonic() - lease.renewed_at >= due:
             lease.renew()
-            last = time.monotonic()
 
     return renew

@@ -17,13 +17,14 @@ since (their audit events come after the mark's last one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from mv_orchestration.errors import IntegrityError, MVOError
+from mv_orchestration.errors import IntegrityError, LeaseError, MVOError
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.database import READ_ONLY
@@ -34,6 +35,7 @@ from mv_orchestration.retention.records import iter_version_rows
 from mv_orchestration.retention.snapshot import PURGED
 
 REGISTRATION_SLACK = timedelta(hours=1)
+PROGRESS_EVERY = 1000  # versions marked between two calls of the progress callback
 
 
 @dataclass
@@ -47,10 +49,14 @@ class Marks:
     versions: int = 0
 
 
-def _add_versions(conn: Connection, store: Any, marks: Marks, rows: Any) -> None:
+def _add_versions(
+    conn: Connection, store: Any, marks: Marks, rows: Any, progress: Callable[[], object]
+) -> None:
     snapshots: set[str] = set()
     in_use: set[str] = set()  # by versions not purged
     for row in rows:
+        if not marks.versions % PROGRESS_EVERY:
+            progress()
         marks.versions += 1
         marks.last_version_id = max(marks.last_version_id, row.id)
         if row.status != PURGED:
@@ -60,6 +66,7 @@ def _add_versions(conn: Connection, store: Any, marks: Marks, rows: Any) -> None
     if snapshots:
         snapshots -= purged_snapshots(conn) - in_use  # one in use was logged again since
     for manifest_digest in sorted(snapshots):
+        progress()
         marks.objects.update(digest for digest, _ in snapshot_objects(store, manifest_digest))
 
 
@@ -67,22 +74,32 @@ def _last_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.max(schema.audit_events.c.seq))).scalar() or 0)
 
 
-def mark_live(conn: Connection, store: Any) -> Marks:
-    """Mark every live object (see the module docstring); raises on any problem."""
+def _nothing() -> None:
+    return None
+
+
+def mark_live(conn: Connection, store: Any, progress: Callable[[], object] = _nothing) -> Marks:
+    """Mark every live object (see the module docstring); raises on any problem.
+    ``progress`` is called every :data:`PROGRESS_EVERY` versions and before each manifest
+    read (a GC renews its lease there)."""
     marks = Marks(started_at=utcnow())
     marks.last_audit_seq = _last_seq(conn)
-    _add_versions(conn, store, marks, iter_version_rows(conn, verify=True))
+    _add_versions(conn, store, marks, iter_version_rows(conn, verify=True), progress)
     marks.objects |= plan_digests(conn)
+    progress()
     marks.objects |= live_objects(store, pinned(conn))
     return marks
 
 
-def mark_registry(registry: Any) -> Marks:
-    """:func:`mark_live` in one read transaction; every failure becomes
-    :class:`IntegrityError` saying that nothing was deleted."""
+def mark_registry(registry: Any, progress: Callable[[], object] = _nothing) -> Marks:
+    """:func:`mark_live` in one read transaction; every failure but a lost lease (raised
+    by ``progress``, as is) becomes :class:`IntegrityError` saying that nothing was
+    deleted."""
     try:
         with registry.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
-            return mark_live(conn, registry.store)
+            return mark_live(conn, registry.store, progress)
+    except LeaseError:
+        raise
     except Exception as exc:
         what = str(exc) if isinstance(exc, MVOError) else f"{type(exc).__name__}: {exc}"
         raise IntegrityError(f"marking failed, nothing was deleted: {what}") from exc
@@ -96,6 +113,6 @@ def marks_since(conn: Connection, store: Any, marks: Marks) -> set[str]:
     else:
         since = marks.started_at - REGISTRATION_SLACK
         rows = iter_version_rows(conn, created_since=since, verify=True)
-    _add_versions(conn, store, fresh, rows)
+    _add_versions(conn, store, fresh, rows, _nothing)
     fresh.objects |= live_objects(store, pins_since(conn, marks.last_audit_seq))
     return fresh.objects | plan_digests(conn, after_seq=marks.last_audit_seq)

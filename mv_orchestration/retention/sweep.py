@@ -1,10 +1,15 @@
 """Sweep: delete store objects in small batches, each re-checked under the writers' lock.
 
-Each batch runs in one write transaction that excludes registrations (SQLite's write
-lock; ``LOCK TABLE versions IN SHARE MODE`` on PostgreSQL). Inside it the batch is checked
-against everything registered since the mark, objects still unreferenced are deleted, and
-one audit event lists what was deleted and what was already absent (deleted by a run that
-crashed before recording it).
+Before each batch, an intent event (``<action>_intent``) listing the digests the batch
+may delete is committed on its own, so objects deleted by a batch that never finished
+(the process died) can still be traced. The batch then runs in one write transaction that
+excludes registrations (SQLite's write lock; ``LOCK TABLE versions IN SHARE MODE`` on
+PostgreSQL). Inside it the lease, if given, is checked (:meth:`Lease.check`), the batch is
+checked against everything registered since the mark, objects still unreferenced are
+deleted, and one event (``action``, referencing its intent's sequence number) lists what
+was deleted, what was already absent (deleted by a batch that never finished), what was
+spared and what failed to delete. Failed deletions are raised as :class:`DeleteError`
+once that event is committed.
 """
 
 from __future__ import annotations
@@ -12,15 +17,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
+from mv_orchestration.errors import DeleteError
 from mv_orchestration.registry.audit import append_event
 from mv_orchestration.retention.marks import Marks, marks_since
 
+if TYPE_CHECKING:
+    from mv_orchestration.registry.lease import Lease
+
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 1024  # objects per write transaction, which holds registrations off meanwhile
+INTENT_SUFFIX = "_intent"
 
 
 @dataclass
@@ -43,6 +53,63 @@ def lock_out_writers(conn: Connection) -> None:
         conn.execute(text("LOCK TABLE versions IN SHARE MODE"))
 
 
+@dataclass
+class _Batch:
+    """One batch; ``gone`` and ``error`` outlive a retried transaction."""
+
+    registry: Any
+    marks: Marks
+    action: str
+    subject: str
+    actor: str | None
+    lease: Lease | None
+    items: Sequence[tuple[str, int]]
+    gone: dict[str, int] = field(default_factory=dict)  # deleted by any attempt
+    error: DeleteError | None = None
+
+    def intent(self, conn: Connection) -> int:
+        if self.lease is not None:
+            self.lease.check(conn)
+        payload = {"objects": [digest for digest, _ in self.items]}
+        return append_event(conn, self.action + INTENT_SUFFIX, self.subject, payload, self.actor)
+
+    def delete(self, conn: Connection, intent: int) -> tuple[list[str], list[str], list[str]]:
+        if self.lease is not None:
+            self.lease.check(conn)
+        lock_out_writers(conn)
+        store = self.registry.store
+        live = marks_since(conn, store, self.marks)
+        spared = [digest for digest, _ in self.items if digest in live]
+        doomed = [(digest, size) for digest, size in self.items if digest not in live]
+        digests = [digest for digest, _ in doomed]
+        error: DeleteError | None = None
+        try:
+            existed = dict(zip(digests, store.delete_many(digests), strict=True))
+        except DeleteError as exc:
+            existed, error = exc.existed, exc
+        removed: list[str] = []
+        absent: list[str] = []
+        failed: list[str] = []
+        for digest, size in doomed:
+            if existed.get(digest):
+                self.gone[digest] = size
+            if digest in self.gone:
+                removed.append(digest)
+            else:
+                (absent if digest in existed else failed).append(digest)
+        self.error = error if failed else None
+        payload = {
+            "intent": intent,
+            "objects": removed,
+            "bytes": sum(self.gone[d] for d in removed),
+            "absent": absent,
+            "spared": spared,
+            "failed": failed,
+        }
+        append_event(conn, self.action, self.subject, payload, self.actor)
+        return removed, absent, spared
+
+
 def sweep(
     registry: Any,
     candidates: Sequence[tuple[str, int]],
@@ -53,44 +120,29 @@ def sweep(
     actor: str | None,
     batch_size: int = DEFAULT_BATCH,
     before_batch: Callable[[], object] | None = None,
+    lease: Lease | None = None,
 ) -> SweepResult:
-    """Delete ``candidates`` that nothing references (see the module docstring)."""
+    """Delete ``candidates`` that nothing references (see the module docstring); with
+    ``lease``, each batch deletes only while that lease is held (else :class:`LeaseError`)."""
     result = SweepResult()
-    store = registry.store
     for start in range(0, len(candidates), batch_size):
-        batch = candidates[start : start + batch_size]
+        chunk = candidates[start : start + batch_size]
+        result.referenced.extend(digest for digest, _ in chunk if digest in marks.objects)
+        items = [(digest, size) for digest, size in chunk if digest not in marks.objects]
+        if not items:
+            continue
         if before_batch is not None:
             before_batch()
-        gone: dict[str, int] = {}  # deleted by any attempt of this batch's transaction
-
-        def one_batch(
-            conn: Connection, batch: Sequence[tuple[str, int]] = batch, gone: dict = gone
-        ) -> tuple[list[str], list[str], list[str]]:
-            lock_out_writers(conn)
-            live = marks_since(conn, store, marks)
-            removed: list[str] = []
-            absent: list[str] = []
-            spared = [d for d, _ in batch if d in live or d in marks.objects]
-            unreferenced = [
-                (d, size) for d, size in batch if d not in live and d not in marks.objects
-            ]
-            existed = store.delete_many([digest for digest, _ in unreferenced])
-            for (digest, size), deleted in zip(unreferenced, existed, strict=True):
-                if deleted:
-                    gone[digest] = size
-                (removed if digest in gone else absent).append(digest)
-            if removed or absent:
-                payload = {
-                    "objects": removed,
-                    "bytes": sum(gone[d] for d in removed),
-                    "absent": absent,
-                }
-                append_event(conn, action, subject, payload, actor)
-            return removed, absent, spared
-
-        removed, absent, spared = registry.write(f"{action} batch", one_batch)
-        result.deleted.update((digest, gone[digest]) for digest in removed)
+        batch = _Batch(registry, marks, action, subject, actor, lease, items)
+        intent = registry.write(f"{action} intent", batch.intent)
+        removed, absent, spared = registry.write(
+            f"{action} batch", lambda conn, b=batch, i=intent: b.delete(conn, i)
+        )
+        result.deleted.update((digest, batch.gone[digest]) for digest in removed)
         result.absent.extend(absent)
         result.referenced.extend(spared)
+        if batch.error is not None:
+            log.warning("%s: %s (the batch's event records them)", action, batch.error)
+            raise batch.error
     log.info("%s: deleted %d objects (%d bytes)", action, len(result.deleted), result.bytes_freed)
     return result

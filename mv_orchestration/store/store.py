@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 
 from mv_orchestration.errors import (
     ConfigurationError,
+    DeleteError,
     DigestMismatchError,
     IntegrityError,
     ValidationError,
@@ -278,8 +279,19 @@ class ArtifactStore:
 
     def delete_many(self, digests: Sequence[str]) -> list[bool]:
         """:meth:`delete` each of ``digests``, :data:`DELETE_WORKERS` at a time (a deletion
-        mostly waits on the disk or the network); whether each existed, in order."""
-        return self._each(self._backend.delete, digests, DELETE_WORKERS)
+        mostly waits on the disk or the network); whether each existed, in order.
+        Every deletion is tried: :class:`DeleteError` then says which ones failed."""
+        outcomes = self._each(_trying(self._backend.delete), digests, DELETE_WORKERS)
+        existed: dict[str, bool] = {}
+        failed: dict[str, Exception] = {}
+        for digest, outcome in zip(digests, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failed[digest] = outcome
+            else:
+                existed[digest] = outcome
+        if failed:
+            raise DeleteError(existed, failed) from next(iter(failed.values()))
+        return [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
 
     def missing(self, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` that are not stored, checked several at a time."""
@@ -299,6 +311,18 @@ class ArtifactStore:
         """Remove staging leftovers of writers that died, older than ``older_than_s``
         (``0``: all of them, for when no writer is running)."""
         return self._backend.sweep_temporary(older_than_s)
+
+
+def _trying(call: Callable[[str], T]) -> Callable[[str], T | Exception]:
+    """``call``, returning the exception it raises instead."""
+
+    def attempt(key: str) -> T | Exception:
+        try:
+            return call(key)
+        except Exception as exc:
+            return exc
+
+    return attempt
 
 
 def _expect(digest: str, actual: str) -> None:

@@ -23,6 +23,7 @@ from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.hashing.manifest import hash_tree
 from mv_orchestration.store import ArtifactStore
 from mv_orchestration.store._remote import FsBackend
+from mv_orchestration.store.store import DeleteError
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3), "fsspec-memory"])
@@ -352,3 +353,25 @@ def test_fsspec_scheme_needs_fsspec() -> None:
         return
     with pytest.raises(ConfigurationError, match="cannot open"):
         ArtifactStore.from_url("no-such-protocol://bucket/store")
+
+
+def test_delete_many_tries_every_object_and_reports_the_failures(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = [store.put_bytes(f"object {i}".encode()) for i in range(10)]
+    absent = digest_bytes(b"never stored")
+    backend, bad = store._backend, store.object_path(stored[3])
+    delete = backend.delete
+
+    def flaky(key: str) -> bool:
+        if key == bad:
+            raise PermissionError("access denied")
+        return delete(key)
+
+    monkeypatch.setattr(backend, "delete", flaky)
+    with pytest.raises(DeleteError, match="1 of 11 deletions failed") as raised:
+        store.delete_many([*stored, absent])
+    assert list(raised.value.failed) == [stored[3]]
+    assert isinstance(raised.value.failed[stored[3]], PermissionError)
+    assert raised.value.existed == {**{d: True for d in stored if d != stored[3]}, absent: False}
+    assert store.missing(stored) == [d for d in stored if d != stored[3]]
