@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from mv_orchestration.errors import DeleteError
-from mv_orchestration.registry import Registry, schema
+from mv_orchestration.registry import Registry
 from mv_orchestration.retention import collect_garbage
 from mv_orchestration.retention.marks import mark_registry
-from mv_orchestration.retention.sweep import sweep
+from tests.core.gc_helpers import events, gc_sweep, put_garbage
 
 pytest_plugins = ["tests.core.registry_fixtures"]
 
 NOW = timedelta(0)
 
 
-def _events(registry: Registry, action: str) -> list[tuple[int, dict]]:
-    t = schema.audit_events
-    with registry.engine.connect() as conn:
-        query = select(t.c.seq, t.c.payload).where(t.c.action == action).order_by(t.c.seq)
-        return [(seq, json.loads(payload)) for seq, payload in conn.execute(query)]
-
-
-def _garbage(registry: Registry, count: int) -> list[str]:
-    return [registry.store.put_bytes(f"garbage {i}".encode()) for i in range(count)]
-
-
 def test_a_failed_deletion_surfaces_after_the_batch_records_what_was_deleted(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    garbage = _garbage(registry, 12)
+    garbage = put_garbage(registry, 12)
     backend = registry.store._backend
     delete, bad = backend.delete, registry.store.object_path(garbage[5])
 
@@ -49,22 +36,22 @@ def test_a_failed_deletion_surfaces_after_the_batch_records_what_was_deleted(
     monkeypatch.undo()
     left = [digest for digest in garbage if registry.store.exists(digest)]
     assert left == [garbage[5]]
-    ((_, event),) = _events(registry, "retention.gc_delete")
+    ((_, event),) = events(registry, "retention.gc_delete")
     assert sorted(event["objects"]) == sorted(set(garbage) - set(left))
     assert event["failed"] == left and event["absent"] == []
     assert registry.verify_audit().ok
 
     assert collect_garbage(registry, dry_run=False, grace_period=NOW).deleted == left
-    audited = {d for _, e in _events(registry, "retention.gc_delete") for d in e["objects"]}
+    audited = {d for _, e in events(registry, "retention.gc_delete") for d in e["objects"]}
     assert audited == set(garbage)
 
 
 def test_each_batch_commits_an_intent_that_its_event_references(registry: Registry) -> None:
-    garbage = _garbage(registry, 5)
+    garbage = put_garbage(registry, 5)
     report = collect_garbage(registry, dry_run=False, grace_period=NOW, batch_size=2)
     assert sorted(report.deleted) == sorted(garbage)
-    intents = dict(_events(registry, "retention.gc_delete_intent"))
-    batches = _events(registry, "retention.gc_delete")
+    intents = dict(events(registry, "retention.gc_delete_intent"))
+    batches = events(registry, "retention.gc_delete")
     assert len(intents) == len(batches) == 3
     for seq, event in batches:
         assert event["intent"] < seq
@@ -77,7 +64,7 @@ def test_a_batch_that_dies_midway_leaves_its_intent(
     sqlite_registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = sqlite_registry
-    garbage = _garbage(registry, 4)
+    garbage = put_garbage(registry, 4)
     marks = mark_registry(registry)
     store = registry.store
 
@@ -87,17 +74,10 @@ def test_a_batch_that_dies_midway_leaves_its_intent(
 
     monkeypatch.setattr(store, "delete_many", die_after_one)
     with pytest.raises(KeyboardInterrupt):
-        sweep(
-            registry,
-            [(digest, 1) for digest in garbage],
-            marks,
-            action="retention.gc_delete",
-            subject="store",
-            actor=None,
-        )
+        gc_sweep(registry, garbage, marks)
     monkeypatch.undo()
-    assert _events(registry, "retention.gc_delete") == []
-    ((_, intent),) = _events(registry, "retention.gc_delete_intent")
+    assert events(registry, "retention.gc_delete") == []
+    ((_, intent),) = events(registry, "retention.gc_delete_intent")
     gone = [digest for digest in garbage if not store.exists(digest)]
     assert len(gone) == 1 and set(gone) <= set(intent["objects"])
     assert registry.verify_audit().ok

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 import mv_orchestration.retention.gc as gc
 from mv_orchestration.errors import LeaseError
-from mv_orchestration.registry import Registry, schema
+from mv_orchestration.registry import Registry
 from mv_orchestration.registry.lease import Lease, acquire_lease
 from mv_orchestration.retention import collect_garbage
 from mv_orchestration.retention.leases import GC_LEASE
 from mv_orchestration.retention.marks import mark_registry
-from mv_orchestration.retention.sweep import sweep
+from tests.core.gc_helpers import events, gc_sweep, put_garbage
 
 pytest_plugins = ["tests.core.registry_fixtures"]
 
@@ -30,10 +28,7 @@ def _objects(registry: Registry) -> set[str]:
 
 
 def _events(registry: Registry, action: str) -> list[dict]:
-    t = schema.audit_events
-    with registry.engine.connect() as conn:
-        rows = conn.execute(select(t.c.payload).where(t.c.action == action).order_by(t.c.seq))
-        return [json.loads(payload) for (payload,) in rows]
+    return [payload for _, payload in events(registry, action)]
 
 
 def _snapshot_version(registry: Registry, root: Path, name: str) -> None:
@@ -53,16 +48,12 @@ def _take_over_once_expired(stack: ExitStack, registry: Registry) -> None:
     stack.enter_context(acquire_lease(registry.engine, GC_LEASE, "gc:another", 600))
 
 
-def _garbage(registry: Registry, count: int) -> list[str]:
-    return [registry.store.put_bytes(f"garbage {i}".encode()) for i in range(count)]
-
-
 def test_a_gc_whose_lease_is_taken_over_while_marking_deletes_nothing(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _snapshot_version(registry, tmp_path, "a")
     _snapshot_version(registry, tmp_path, "b")  # two manifests read while marking
-    _garbage(registry, 3)
+    put_garbage(registry, 3)
     before = _objects(registry)
     monkeypatch.setattr(gc, "LEASE_TTL_S", TTL_S)
     get_bytes, listed, reads = registry.store.get_bytes, [], []
@@ -88,7 +79,7 @@ def test_a_gc_whose_lease_is_taken_over_while_marking_deletes_nothing(
 def test_a_gc_whose_lease_is_taken_over_while_listing_deletes_nothing(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _garbage(registry, 3)
+    put_garbage(registry, 3)
     before = _objects(registry)
     monkeypatch.setattr(gc, "LEASE_TTL_S", TTL_S)
     iter_objects = registry.store.iter_objects
@@ -110,7 +101,7 @@ def test_a_gc_slower_than_its_lease_ttl_keeps_the_lease_by_renewing_it_while_mar
 ) -> None:
     _snapshot_version(registry, tmp_path, "a")
     _snapshot_version(registry, tmp_path, "b")
-    garbage = _garbage(registry, 2)
+    garbage = put_garbage(registry, 2)
     monkeypatch.setattr(gc, "LEASE_TTL_S", TTL_S)
     get_bytes, iter_objects, refused = registry.store.get_bytes, registry.store.iter_objects, []
 
@@ -140,7 +131,7 @@ def _sweep_losing_the_lease(
     """Sweep three garbage objects a batch at a time under a lease that another GC takes
     over: ``between`` batches (no renewal that would notice) or ``inside`` the second
     batch, after its intent. Returns the garbage and what is left of it."""
-    garbage = _garbage(registry, 3)
+    garbage = put_garbage(registry, 3)
     marks = mark_registry(registry)
     batches: list[int] = []
     write = registry.write
@@ -161,17 +152,7 @@ def _sweep_losing_the_lease(
 
         monkeypatch.setattr(registry, "write", write_then_lose)
         with pytest.raises(LeaseError, match="lost"):
-            sweep(
-                registry,
-                [(digest, 1) for digest in garbage],
-                marks,
-                action="retention.gc_delete",
-                subject="store",
-                actor=None,
-                batch_size=1,
-                before_batch=before_batch,
-                lease=lease,
-            )
+            gc_sweep(registry, garbage, marks, batch_size=1, before_batch=before_batch, lease=lease)
         monkeypatch.undo()
     return garbage, [digest for digest in garbage if registry.store.exists(digest)]
 
@@ -189,18 +170,10 @@ def test_a_sweep_batch_whose_lease_was_lost_deletes_nothing_more(
 
 
 def test_a_sweep_whose_lease_expired_deletes_nothing(registry: Registry) -> None:
-    garbage = _garbage(registry, 2)
+    garbage = put_garbage(registry, 2)
     marks = mark_registry(registry)
     with acquire_lease(registry.engine, GC_LEASE, "gc:slow", 0.2) as lease:
         time.sleep(0.3)  # expired, not taken over, and not renewed
         with pytest.raises(LeaseError, match="expired"):
-            sweep(
-                registry,
-                [(digest, 1) for digest in garbage],
-                marks,
-                action="retention.gc_delete",
-                subject="store",
-                actor=None,
-                lease=lease,
-            )
+            gc_sweep(registry, garbage, marks, lease=lease)
     assert all(map(registry.store.exists, garbage))
