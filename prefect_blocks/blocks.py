@@ -9,7 +9,6 @@ change (see :mod:`prefect_blocks.events`).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from prefect_blocks import artifacts, events
+from prefect_blocks import artifacts, credentials, events
 from prefect_blocks.context import in_prefect_run, prefect_run_context, run_actor
 
 try:
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from mv_orchestration.retention.apply import ApplyReport
     from mv_orchestration.retention.plan import RetentionPlan
     from mv_orchestration.retention.policy import RetentionPolicy
+    from mv_orchestration.store.credentials import S3Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -117,31 +117,30 @@ class ModelRegistry(Block):
     def get_registry(self) -> Registry:
         """Connect to the registry; the caller closes it (``registry.close()``).
 
-        The core's S3 store reads credentials from the AWS environment variables on every
-        request, so S3 credentials held by this block are exported to ``os.environ`` for
-        the rest of the process. Prefer :meth:`connection`, which restores them.
+        S3 credentials held by this block sign the store's requests in memory; they are
+        never put into ``os.environ``. Prefer :meth:`connection`, which closes for you.
         """
-        os.environ.update(self._store_environment())
         return self._connect()
 
     @contextmanager
     def connection(self) -> Iterator[Registry]:
-        """``with block.connection() as registry:`` a connected registry, closed after.
-
-        S3 credentials held by this block are set in the AWS environment variables for
-        the duration and restored afterwards.
-        """
-        with _temporary_env(self._store_environment()):
-            registry = self._connect()
-            try:
-                yield registry
-            finally:
-                registry.close()
+        """``with block.connection() as registry:`` a connected registry, closed after."""
+        registry = self._connect()
+        try:
+            yield registry
+        finally:
+            registry.close()
 
     def _connect(self) -> Registry:
         import mv_orchestration as mvo
 
-        return mvo.connect(registry_url=self._registry_url(), store_url=self.store_url)
+        aws = getattr(self, "aws_credentials", None)
+        region = aws.region_name if aws is not None else None
+        return mvo.connect(
+            registry_url=self._registry_url(),
+            store_url=credentials.with_region(self.store_url, region),
+            store_credentials=self._store_credentials(),
+        )
 
     def _registry_url(self) -> str | None:
         if self.registry_url is None or self.database_password is None:
@@ -151,23 +150,13 @@ class ModelRegistry(Block):
         url = make_url(self.registry_url).set(password=self.database_password.get_secret_value())
         return url.render_as_string(hide_password=False)
 
-    def _store_environment(self) -> dict[str, str]:
-        """AWS variables for the store (the core reads S3 credentials from them)."""
-        credentials = getattr(self, "aws_credentials", None)
-        if credentials is not None:
-            values = {
-                "AWS_ACCESS_KEY_ID": credentials.aws_access_key_id,
-                "AWS_SECRET_ACCESS_KEY": _secret(credentials.aws_secret_access_key),
-                "AWS_SESSION_TOKEN": credentials.aws_session_token,
-                "AWS_PROFILE": credentials.profile_name,
-                "AWS_REGION": credentials.region_name,
-            }
-        else:
-            values = {
-                "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
-                "AWS_SECRET_ACCESS_KEY": _secret(self.aws_secret_access_key),
-            }
-        return {key: value for key, value in values.items() if value}
+    def _store_credentials(self) -> S3Credentials | None:
+        """The S3 credentials for the store: the ``aws_credentials`` block's when set, else
+        this block's key pair, else None (the AWS default chain)."""
+        aws = getattr(self, "aws_credentials", None)
+        if aws is not None:
+            return credentials.from_aws_credentials(aws)
+        return credentials.key_pair(self.aws_access_key_id, self.aws_secret_access_key)
 
     # -- capture and register ----------------------------------------------------------
 
@@ -269,7 +258,13 @@ class ModelRegistry(Block):
         reason: str | None = None,
         actor: str | None = None,
     ) -> AliasMove:
-        """Move ``alias`` back to its previous target (or ``to``); emits ``mv.model.rollback``."""
+        """Move ``alias`` back to its previous target (or ``to``); emits ``mv.model.rollback``.
+
+        Inside a run this happens once per task run (or per flow run, called from the flow
+        itself): a retry gets the earlier move back (``applied`` False, nothing emitted
+        again) instead of rolling back further.
+        """
+        context = prefect_run_context()
         with self.connection() as registry:
             move = registry.rollback(
                 model,
@@ -278,6 +273,7 @@ class ModelRegistry(Block):
                 dry_run=dry_run,
                 reason=reason,
                 actor=actor or run_actor(),
+                context=context if context.run_id is not None else None,
             )
         self._publish_move(move, rollback=True)
         return move
@@ -338,22 +334,3 @@ class ModelRegistry(Block):
         if self._artifacts_here():
             artifacts.create_apply_artifact(report)
         return report
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-@contextmanager
-def _temporary_env(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the block, restoring the previous values after."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -9,10 +9,9 @@ A connection holds (all optional):
 * ``password`` - the registry database password, put into the URL only in memory, when
   connecting (Airflow masks it in logs; the registry never records it);
 * ``extra.aws_access_key_id`` / ``extra.aws_secret_access_key`` - S3 credentials for an
-  ``s3://`` store (otherwise the usual AWS credential chain of the worker applies). The
-  core reads S3 credentials only from the AWS environment variables, so the hook sets
-  ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` in the task process while the
-  registry is open and restores them on :meth:`MVRegistryHook.close`.
+  ``s3://`` store (otherwise the usual AWS credential chain of the worker applies). They
+  are handed to the core in memory (never through ``os.environ``, so neither other
+  threads nor the task's own code see them) and masked in Airflow's logs.
 
 Empty URLs fall back to ``MVO_REGISTRY_URL`` / ``MVO_STORE_URL`` and then to the embedded
 default. When the *default* connection id (``mv_registry_default``) is not defined at all
@@ -23,7 +22,6 @@ connection; a missing connection id that a task names explicitly is an error.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -36,6 +34,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
     from mv_orchestration.registry import Registry
+    from mv_orchestration.store.credentials import S3Credentials
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ class MVRegistryHook(BaseHook):
         super().__init__(**kwargs)
         self.mv_conn_id = mv_conn_id
         self._registry: Registry | None = None
-        self._saved_env: dict[str, str | None] = {}
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -84,16 +82,10 @@ class MVRegistryHook(BaseHook):
         return self._registry
 
     def close(self) -> None:
-        """Close the registry opened by :meth:`get_conn`, if any, and restore the env."""
+        """Close the registry opened by :meth:`get_conn`, if any."""
         if self._registry is not None:
             self._registry.close()
             self._registry = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
 
     def test_connection(self) -> tuple[bool, str]:
         """Open the registry and list its models (the UI's "Test" button)."""
@@ -128,30 +120,25 @@ class MVRegistryHook(BaseHook):
         if registry_url and conn.password:
             mask_secret(conn.password)
             registry_url = _with_password(registry_url, conn.password)
-        self._set_aws_environment(extra)
-        try:
-            return mvo.connect(
-                registry_url=registry_url or None,
-                store_url=_extra_field(extra, "store_url") or None,
-            )
-        except BaseException:
-            self.close()
-            raise
-
-    def _set_aws_environment(self, extra: dict[str, Any]) -> None:
-        """Export the connection's S3 credentials while the registry is open."""
-        for field, variable in _AWS_FIELDS.items():
-            value = _extra_field(extra, field)
-            if value:
-                mask_secret(value)
-                self._saved_env.setdefault(variable, os.environ.get(variable))
-                os.environ[variable] = value
+        return mvo.connect(
+            registry_url=registry_url or None,
+            store_url=_extra_field(extra, "store_url") or None,
+            store_credentials=_store_credentials(extra),
+        )
 
 
-_AWS_FIELDS = {
-    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
-    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
-}
+def _store_credentials(extra: dict[str, Any]) -> S3Credentials | None:
+    """The connection's S3 key pair, masked in logs (None: the AWS default chain)."""
+    from mv_orchestration.store.credentials import S3Credentials
+
+    key_id = _extra_field(extra, "aws_access_key_id")
+    secret = _extra_field(extra, "aws_secret_access_key")
+    for value in (key_id, secret):
+        if value:
+            mask_secret(value)
+    if not (key_id or secret):
+        return None
+    return S3Credentials(key_id or "", secret or "")
 
 
 def _extra_field(extra: dict[str, Any], name: str) -> str | None:

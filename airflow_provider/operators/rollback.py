@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider.assets import alias_asset, emit, with_outlet
-from airflow_provider.context import actor_from_airflow, rendered_bool
+from airflow_provider.context import actor_from_airflow, rendered_bool, run_context_from_airflow
 from airflow_provider.operators.base import MVBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from mv_orchestration.registry import AliasMove
 
 
 class RollbackModelOperator(MVBaseOperator):
@@ -25,7 +27,10 @@ class RollbackModelOperator(MVBaseOperator):
     :param actor: who rolls back (templated; default
         ``airflow:<dag_id>/<run_id>/<task_id>``).
 
-    The core verifies the target's bytes before moving the alias. Returns the alias move.
+    The core verifies the target's bytes before moving the alias. The rollback happens once
+    per task instance: a retry gets the move an earlier try made (``applied`` False) instead
+    of rolling back further, and emits that move's asset event again (the failed try's
+    event was dropped). Returns the alias move.
     """
 
     template_fields: Sequence[str] = ("model", "alias", "to", "dry_run", "reason", "actor")
@@ -61,6 +66,7 @@ class RollbackModelOperator(MVBaseOperator):
                 dry_run=dry_run,
                 reason=self.reason or None,
                 actor=self.actor or actor_from_airflow(context),
+                context=run_context_from_airflow(context),
             )
             target = registry.resolve(f"{move.model}@{move.to_version}")
             self.note_lineage(
@@ -68,13 +74,13 @@ class RollbackModelOperator(MVBaseOperator):
             )
         self.log.info(
             "%s %s@%s: %s -> %s",
-            "Would roll back" if dry_run else "Rolled back",
+            _verb(dry_run, move),
             move.model,
             move.alias,
             move.from_version,
             move.to_version,
         )
-        if move.applied:
+        if move.id is not None and not dry_run:
             event = {
                 "model": target.model,
                 "version": target.version,
@@ -85,3 +91,11 @@ class RollbackModelOperator(MVBaseOperator):
             }
             emit(context, self.outlets, alias_asset(move.model, move.alias), event)
         return move.model_dump(mode="json")
+
+
+def _verb(dry_run: bool, move: AliasMove) -> str:
+    if move.applied:
+        return "Rolled back"
+    if move.id is not None:
+        return "An earlier try rolled back"
+    return "Would roll back" if dry_run else "Unchanged"

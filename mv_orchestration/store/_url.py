@@ -1,7 +1,8 @@
 """Store URLs: ``/abs/dir``, ``file:///abs/dir``, ``s3://bucket/prefix?...``, other fsspec URLs.
 
-Credentials are never read from, or kept in, a store URL: S3 uses the AWS environment
-variables or default credential chain; a URL carrying a user, password or key is refused.
+Credentials are never read from, or kept in, a store URL: S3 uses credentials handed over
+in memory (:class:`~mv_orchestration.store.credentials.S3Credentials`) or the AWS default
+credential chain; a URL carrying a user, password or key is refused.
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ def parse_store_url(url: str) -> StoreLocation:
         return StoreLocation("file", str(local), url=local.as_uri())
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(
-            "store URL carries credentials; use the AWS environment variables or default "
-            "credential chain instead"
+            "store URL carries credentials; pass S3Credentials to connect() or use the AWS "
+            "default credential chain instead"
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     for key in query:
         if any(hint in key.lower() for hint in _SECRET_HINTS):
             raise ConfigurationError(
-                f"store URL option {key!r} looks like a credential; pass credentials through "
-                "the environment, never in the URL"
+                f"store URL option {key!r} looks like a credential; pass S3Credentials to "
+                "connect() or use the AWS default credential chain, never the URL"
             )
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or query:

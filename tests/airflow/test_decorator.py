@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from collections.abc import Callable
@@ -189,3 +190,42 @@ def test_secret_arguments_are_masked_before_they_are_recorded(registry: Any) -> 
     assert "hunter2-and-more" not in params["api_url"]
     assert params["password"] != "plain-looking"
     assert params["depth"] == 3
+
+
+@pytest.mark.s3
+def test_the_decorated_function_never_sees_the_connections_s3_keys(
+    monkeypatch: pytest.MonkeyPatch, s3_store_url: str, tmp_path: Path
+) -> None:
+    import mv_orchestration as mvo
+    from mv_orchestration.store.credentials import S3Credentials
+
+    for name in [key for key in os.environ if key.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    extra = {
+        "registry_url": f"sqlite:///{tmp_path / 'registry.db'}",
+        "store_url": s3_store_url,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "conn-secret-key",
+    }
+    conn = {"conn_type": "mv_registry", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_MV_REGISTRY_DEFAULT", json.dumps(conn))
+    seen: list[list[str]] = []
+
+    def train() -> str:
+        seen.append(sorted(key for key in os.environ if key.startswith("AWS_")))
+        model = tmp_path / "model.bin"
+        model.write_bytes(b"weights-s3")
+        return str(model)
+
+    op = _operator(train, decorator=task.versioned(model="churn", log_dag_params=False))
+    result = op.execute(make_context(task_id=op.task_id))
+
+    assert seen == [[]]
+    assert not [key for key in os.environ if key.startswith("AWS_")]
+    credentials = S3Credentials("testing", "conn-secret-key")
+    registry = mvo.connect(extra["registry_url"], s3_store_url, store_credentials=credentials)
+    try:
+        assert registry.verify(result["ref"]).ok is True
+        assert "conn-secret-key" not in json.dumps(result)
+    finally:
+        registry.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider.hooks.registry import MVRegistryHook, _with_password
+from airflow_provider.hooks.registry import MVRegistryHook, _store_credentials, _with_password
 
 
 def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn: dict[str, object]) -> None:
@@ -86,24 +86,70 @@ def test_a_failed_connection_never_shows_the_password_and_logs_mask_it(
     assert redact("dsn with never-logged-pw") == "dsn with ***"
 
 
-def test_s3_credentials_are_exported_while_open_and_restored_on_close(
-    monkeypatch: pytest.MonkeyPatch, registry_urls: dict[str, str]
+def _aws_variables() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith("AWS_")}
+
+
+def _without_aws_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _aws_variables():
+        monkeypatch.delenv(name)
+
+
+def test_s3_credentials_are_handed_over_in_memory_and_masked(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "worker-default-id")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    from airflow.sdk.log import redact
+
+    from mv_orchestration.store.credentials import S3Credentials
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "worker-session-token")
+    extra = {"aws_access_key_id": "conn-key-id", "aws_secret_access_key": "unit-secret-key"}
+    credentials = _store_credentials(extra)
+    assert credentials == S3Credentials("conn-key-id", "unit-secret-key")
+    assert credentials.session_token is None
+    assert "unit-secret-key" not in repr(credentials)
+    assert redact("signed with unit-secret-key") == "signed with ***"
+    assert _store_credentials({}) is None
+
+
+@pytest.mark.s3
+def test_a_connection_with_s3_keys_registers_and_verifies_without_touching_the_environment(
+    monkeypatch: pytest.MonkeyPatch, s3_store_url: str, tmp_path: Path
+) -> None:
+    _without_aws_variables(monkeypatch)
     extra = {
-        **registry_urls,
-        "aws_access_key_id": "conn-key-id",
+        "registry_url": f"sqlite:///{tmp_path / 'registry.db'}",
+        "store_url": s3_store_url,
+        "aws_access_key_id": "testing",
         "aws_secret_access_key": "conn-secret-key",
     }
     _set_conn(monkeypatch, "s3_registry", {"conn_type": "mv_registry", "extra": extra})
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights-s3")
     hook = MVRegistryHook("s3_registry")
-    hook.get_conn()
-    assert os.environ["AWS_ACCESS_KEY_ID"] == "conn-key-id"
-    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "conn-secret-key"
-    hook.close()
-    assert os.environ["AWS_ACCESS_KEY_ID"] == "worker-default-id"
-    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+    try:
+        registry = hook.get_conn()
+        assert _aws_variables() == {}
+        with registry.run("churn", seed=1) as run:
+            version = run.register_model(model)
+        assert registry.verify(version.ref).ok is True
+        assert _aws_variables() == {}
+    finally:
+        hook.close()
+    assert _aws_variables() == {}
+
+
+def test_s3_keys_for_a_store_that_is_not_s3_are_refused(
+    monkeypatch: pytest.MonkeyPatch, registry_urls: dict[str, str]
+) -> None:
+    from mv_orchestration.errors import ConfigurationError
+
+    _without_aws_variables(monkeypatch)
+    extra = {**registry_urls, "aws_access_key_id": "id", "aws_secret_access_key": "secret"}
+    _set_conn(monkeypatch, "file_registry", {"conn_type": "mv_registry", "extra": extra})
+    with pytest.raises(ConfigurationError, match="not on S3"):
+        MVRegistryHook("file_registry").get_conn()
+    assert _aws_variables() == {}
 
 
 def test_test_connection_reports_success_and_failure(

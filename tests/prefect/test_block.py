@@ -12,9 +12,10 @@ from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr
 
-from mv_orchestration.errors import MVOError
+from mv_orchestration.errors import ConfigurationError, MVOError
+from mv_orchestration.store.credentials import S3Credentials
 from prefect_blocks import ModelRegistry
-from prefect_blocks.blocks import _temporary_env
+from prefect_blocks.credentials import from_aws_credentials, with_region
 
 
 class TestModelRegistryBlock(BlockStandardTestSuite):
@@ -69,24 +70,50 @@ def test_url_without_password_is_unchanged() -> None:
     assert ModelRegistry()._registry_url() is None
 
 
-def test_store_credentials_are_given_as_aws_variables() -> None:
+def _aws_variables() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith("AWS_")}
+
+
+def _without_aws_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _aws_variables():
+        monkeypatch.delenv(name)
+
+
+def test_store_credentials_are_handed_over_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "worker-session-token")
     block = ModelRegistry(
         aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key=SecretStr("aws-s3cret")
     )
-    assert block._store_environment() == {
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "aws-s3cret",
-    }
-    assert ModelRegistry()._store_environment() == {}
+    credentials = block._store_credentials()
+    assert credentials == S3Credentials("AKIAEXAMPLE", "aws-s3cret")
+    assert credentials.session_token is None
+    assert "aws-s3cret" not in repr(credentials)
+    assert ModelRegistry()._store_credentials() is None
 
 
-def test_temporary_env_restores_previous_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "before")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    with _temporary_env({"AWS_ACCESS_KEY_ID": "inside", "AWS_SECRET_ACCESS_KEY": "x"}):
-        assert os.environ["AWS_ACCESS_KEY_ID"] == "inside"
-    assert os.environ["AWS_ACCESS_KEY_ID"] == "before"
-    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+def test_keys_for_a_store_that_is_not_s3_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_aws_variables(monkeypatch)
+    block = ModelRegistry(
+        registry_url=f"sqlite:///{tmp_path / 'r.db'}",
+        store_url=(tmp_path / "store").as_uri(),
+        aws_access_key_id="AKIAEXAMPLE",
+        aws_secret_access_key=SecretStr("aws-s3cret"),
+    )
+    with pytest.raises(ConfigurationError, match="not on S3"):
+        block.get_registry()
+    assert _aws_variables() == {}
+
+
+def test_a_region_is_added_only_to_an_s3_url_without_one() -> None:
+    assert (
+        with_region("s3://b/p?scheme=http", "eu-west-1") == "s3://b/p?scheme=http&region=eu-west-1"
+    )
+    assert with_region("s3://b/p?region=us-east-1", "eu-west-1") == "s3://b/p?region=us-east-1"
+    assert with_region("file:///tmp/store", "eu-west-1") == "file:///tmp/store"
+    assert with_region(None, "eu-west-1") is None
+    assert with_region("s3://b/p", None) == "s3://b/p"
 
 
 def test_connects_to_the_configured_registry(registry_block: ModelRegistry, tmp_path: Path) -> None:
@@ -126,8 +153,7 @@ def test_block_register_and_read_back(
 def test_s3_credentials_come_from_the_block(
     s3_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    _without_aws_variables(monkeypatch)
     settings = {"registry_url": f"sqlite:///{tmp_path / 'r.db'}", "store_url": s3_store_url}
     block = ModelRegistry(
         **settings,
@@ -137,15 +163,79 @@ def test_s3_credentials_come_from_the_block(
     )
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(b"weights-s3")
-    version = block.register("churn", model_file, seed=1)
+    with block.run("churn", seed=1) as run:
+        assert _aws_variables() == {}
+        version = run.register_model(model_file)
     assert block.verify(version.ref).ok is True
     restored = block.load_artifacts(version.ref, tmp_path / "restored")
     assert (Path(restored) / "model.bin").read_bytes() == b"weights-s3"
-    assert "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+    registry = block.get_registry()
+    try:
+        assert registry.verify(version.ref).ok is True
+        assert _aws_variables() == {}
+    finally:
+        registry.close()
+    assert _aws_variables() == {}
 
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     anonymous = ModelRegistry(**settings, emit_events=False)
     with pytest.raises((OSError, MVOError), match=r"(?i)access.denied"):
         anonymous.load_artifacts(version.ref, tmp_path / "again")
+
+
+@pytest.mark.s3
+def test_blocks_with_credentials_in_concurrent_tasks_of_one_flow(
+    prefect_api: str, s3_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first task finishes while the second is still inside its registry run."""
+    import threading
+
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    _without_aws_variables(monkeypatch)
+    blocks = {
+        name: ModelRegistry(
+            registry_url=f"sqlite:///{tmp_path / f'{name}.db'}",
+            store_url=s3_server.store_url(s3_server.create_bucket()),
+            aws_access_key_id=f"key-{name}",
+            aws_secret_access_key=SecretStr(f"secret-{name}"),
+            emit_events=False,
+            create_artifacts=False,
+        )
+        for name in ("first", "second")
+    }
+    for block in blocks.values():  # migrated first: alembic's migrations share globals
+        block.get_registry().close()
+    both_inside = threading.Barrier(2, timeout=60)
+    first_done = threading.Event()
+    seen: list[dict[str, str]] = []
+
+    @task(cache_policy=NO_CACHE)
+    def train(name: str) -> str:
+        model_file = tmp_path / f"{name}.bin"
+        model_file.write_bytes(f"weights-{name}".encode())
+        with blocks[name].run(name, seed=1) as run:
+            both_inside.wait()
+            if name == "second":
+                assert first_done.wait(60)
+            seen.append(_aws_variables())
+            ref = run.register_model(model_file).ref
+        if name == "first":
+            first_done.set()
+        return ref
+
+    @flow
+    def train_both() -> list[str]:
+        futures = [train.submit(name) for name in blocks]
+        return [future.result() for future in futures]
+
+    refs = train_both()
+    assert [ref.split("@")[0] for ref in refs] == ["first", "second"]
+    assert seen == [{}, {}]
+    for name, ref in zip(blocks, refs, strict=True):
+        assert blocks[name].verify(ref).ok is True
+    assert _aws_variables() == {}
 
 
 @pytest.mark.s3
@@ -154,26 +244,48 @@ def test_a_prefect_aws_credentials_block_supplies_s3_credentials(
 ) -> None:
     """Runs where prefect-aws is installed: the block references an AwsCredentials block."""
     prefect_aws = pytest.importorskip("prefect_aws")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    _without_aws_variables(monkeypatch)
     credentials = prefect_aws.AwsCredentials(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        aws_session_token="session-testing",
         region_name="us-east-1",
     )
     ModelRegistry(
         registry_url=f"sqlite:///{tmp_path / 'r.db'}",
-        store_url=s3_store_url,
+        store_url=s3_store_url.replace("&region=us-east-1", ""),
         aws_credentials=credentials,
         emit_events=False,
     ).save("aws-registry", overwrite=True)
     block = ModelRegistry.load("aws-registry")
     assert block.aws_credentials.aws_secret_access_key.get_secret_value() == "testing"
+    assert block._store_credentials() == S3Credentials("testing", "testing", "session-testing")
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(b"weights-aws")
-    version = block.register("churn", model_file, seed=1)
+    with block.run("churn", seed=1) as run:
+        assert _aws_variables() == {}
+        version = run.register_model(model_file)
     assert block.verify(version.ref).ok is True
-    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+    with block.connection() as registry:
+        assert "region=us-east-1" in registry.store.url
+    assert _aws_variables() == {}
+
+
+def test_an_aws_credentials_profile_is_resolved_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefect_aws = pytest.importorskip("prefect_aws")
+    _without_aws_variables(monkeypatch)
+    shared = tmp_path / "credentials"
+    shared.write_text(
+        "[mvo-test]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    resolved = from_aws_credentials(prefect_aws.AwsCredentials(profile_name="mvo-test"))
+    assert resolved == S3Credentials("profile-key", "profile-secret")
+    assert from_aws_credentials(prefect_aws.AwsCredentials(region_name="eu-west-1")) is None
+    assert set(_aws_variables()) == {"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"}
 
 
 def test_prefect_finds_the_collection_through_its_entry_point() -> None:

@@ -262,6 +262,42 @@ def test_rollback_flow_moves_production_back(registry_block: ModelRegistry, tmp_
     assert rollback.payload["reason"] == "drift alarm"
 
 
+def test_a_rollback_task_retried_after_moving_moves_the_alias_back_once(
+    registry_block: ModelRegistry, tmp_path: Path
+) -> None:
+    versions = [
+        registry_block.register("scoring", _model_file(tmp_path, content), seed=1)
+        for content in (b"v1", b"v2", b"v3")
+    ]
+    for version in versions:
+        registry_block.promote(version.ref)
+
+    @task(retries=1, retry_delay_seconds=0)
+    def roll_back_then_lose_the_worker() -> dict[str, Any]:
+        move = registry_block.rollback("scoring", reason="bad canary")
+        if task_run.run_count == 1:
+            raise RuntimeError("worker lost after rolling back")
+        return move.model_dump(mode="json")
+
+    @flow
+    def incident() -> dict[str, Any]:
+        return roll_back_then_lose_the_worker()
+
+    state = incident(return_state=True)
+    assert state.is_completed(), state
+    move = state.result()
+    assert move["applied"] is False
+    assert (move["from_version"], move["to_version"]) == (versions[2].version, versions[1].version)
+    assert registry_block.resolve("scoring@production").version == versions[1].version
+    with registry_block.connection() as registry:
+        history = registry.alias_history("scoring", alias="production")
+    rollbacks = [m for m in history if m.action == "rollback"]
+    assert [m.id for m in rollbacks] == [move["id"]]
+    assert rollbacks[0].context["run_id"] == str(state.state_details.flow_run_id)
+    assert rollbacks[0].context["try_number"] == 1
+    assert len(wait_for(lambda: _events("scoring", "mv.model.rollback"), 1)) == 1
+
+
 def test_retention_deployment_schedule_is_stored(prefect_api: str) -> None:
     deployment = retention_deployment(
         name="retention-test", cron="30 4 * * *", policy={"rules": [{"keep_last": 2}]}

@@ -1,4 +1,5 @@
-"""Test DAGs: a versioned task that registers then fails once, and a mapped one."""
+"""Test DAGs: a versioned task that registers then fails once, a rollback that fails once
+after moving the alias, and a mapped task."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from airflow.sdk import DAG, task
+
+from airflow_provider.operators.rollback import RollbackModelOperator
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -23,6 +26,23 @@ with DAG("mvo_test_retry", schedule=None, start_date=START, catchup=False) as re
         return version
 
     flaky()
+
+
+def _lose_the_first_try(context, result):
+    """Fail the first try after its execute returned (the alias has moved)."""
+    if context["ti"].try_number == 1:
+        raise RuntimeError("worker lost after rolling back")
+
+
+with DAG("mvo_test_rollback_retry", schedule=None, start_date=START, catchup=False) as rollback_dag:
+    RollbackModelOperator(
+        task_id="rollback",
+        model="scoring",
+        reason="bad canary",
+        retries=1,
+        retry_delay=timedelta(0),
+        post_execute=_lose_the_first_try,
+    )
 
 
 with DAG("mvo_test_mapped", schedule=None, start_date=START, catchup=False) as mapped_dag:
