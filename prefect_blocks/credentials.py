@@ -30,18 +30,20 @@ def from_aws_credentials(block: Any) -> S3Credentials | None:
     """The credentials a prefect-aws ``AwsCredentials`` block holds or resolves to.
 
     Keys given in the block are used as they are (with its session token); a profile or
-    a role to assume is resolved by the block's boto3 session; with none of these the
-    AWS default chain applies (None).
+    a role to assume (with those keys, if any) is resolved by the block's boto3 session,
+    once per connection, so temporary credentials last as long as that connection may;
+    with none of these the AWS default chain applies (None).
     """
     from mv_orchestration.errors import ConfigurationError
     from mv_orchestration.store.credentials import S3Credentials
 
     static = key_pair(block.aws_access_key_id, block.aws_secret_access_key)
-    if static is not None:
+    role = getattr(block, "assume_role_arn", None)  # prefect-aws 0.5 has no roles
+    if static is not None and not role:
         return S3Credentials(
             static.access_key_id, static.secret_access_key, block.aws_session_token or None
         )
-    if not (block.profile_name or block.assume_role_arn):
+    if static is None and not (block.profile_name or role):
         return None
     resolved = block.get_boto3_session().get_credentials()
     if resolved is None:

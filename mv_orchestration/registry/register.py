@@ -146,7 +146,8 @@ def _lock_parents(conn: Connection, draft: Draft) -> None:
     already excludes every other writer)."""
     parents = sorted(dst for relation, kind, dst in draft.edges if relation == "derived_from")
     if parents and conn.dialect.name == "postgresql":
-        query = select(_v.c.id).where(_v.c.record_id.in_(parents)).with_for_update(read=True)
+        query = select(_v.c.id).where(_v.c.record_id.in_(parents)).order_by(_v.c.id)
+        query = query.with_for_update(read=True)
         conn.execute(query).all()
 
 

@@ -31,7 +31,7 @@ from mv_orchestration.registry.audit import append_event
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import transitions as tr
-from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, snapshot_purges
+from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, purged_snapshots
 from mv_orchestration.retention.leases import APPLY_LEASE, LEASE_TTL_S, holder_name, renewer
 from mv_orchestration.retention.marks import mark_registry
 from mv_orchestration.retention.plan import PlannedVersion, RetentionPlan
@@ -183,14 +183,12 @@ def _purge_snapshots(
         return
 
     def record(conn: Connection) -> list[str]:
-        purged_by = snapshot_purges(conn)
+        purged = purged_snapshots(conn)
         rows = iter_version_rows(conn)
         used = {d for row in rows if row.status != "purged" for d in row.snapshots}
         newly = []
         for digest in wanted:
-            if digest in purged_by and (
-                purged_by[digest] == plan.id or not registry.store.exists(digest)
-            ):  # already purged (unless logged again since, which stored it again)
+            if digest in purged:  # already, and not logged again since
                 continue
             if digest in used:
                 report.skipped.append(
@@ -223,13 +221,10 @@ def apply_plan(
         phase.advance(plan.by_decision("purge"), "purged", "purge")
         _purge_snapshots(registry, plan, report, actor)
         if plan.objects:
-            marks = mark_registry(registry, renew)
-            candidates = [(d, size) for d, size in plan.objects if d not in marks.objects]
-            report.objects_spared = len(plan.objects) - len(candidates)
             result = sweep(
                 registry,
-                candidates,
-                marks,
+                plan.objects,
+                mark_registry(registry, renew),
                 action="retention.delete_objects",
                 subject=plan.id,
                 actor=actor,
@@ -238,7 +233,7 @@ def apply_plan(
             )
             report.objects_deleted = sorted(result.deleted)
             report.bytes_freed = result.bytes_freed
-            report.objects_spared += len(result.referenced)
+            report.objects_spared = len(result.referenced)
         report.finished_at = utcnow()
         if report.changed:
             registry.append_audit("retention.apply", plan.id, report.summary(), actor)

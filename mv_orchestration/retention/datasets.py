@@ -9,7 +9,7 @@ is meant to be gone, until a version registered later logs the same snapshot aga
 
 from __future__ import annotations
 
-import json
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -63,14 +63,15 @@ def purged_snapshots(conn: Connection) -> set[str]:
                 t.c.action == "version.register", t.c.subject.in_(chunk)
             )
         )
-        relogged.update(users[ref] for ref, seq in registered if seq > latest[users[ref]])
+        for ref, seq in registered:
+            relogged.update(digest for digest in users[ref] if seq > latest[digest])
     return set(latest) - relogged
 
 
-def _users(conn: Connection, snapshots: list[str]) -> dict[str, str]:
-    """``model@version`` of every version referencing one of ``snapshots`` -> the snapshot."""
+def _users(conn: Connection, snapshots: list[str]) -> dict[str, set[str]]:
+    """``model@version`` of every version referencing some of ``snapshots`` -> those."""
     vo, v, m = schema.version_objects, schema.versions, schema.models
-    found: dict[str, str] = {}
+    found: dict[str, set[str]] = defaultdict(set)
     for start in range(0, len(snapshots), _CHUNK):
         query = (
             select(vo.c.digest, m.c.name, v.c.version)
@@ -79,14 +80,6 @@ def _users(conn: Connection, snapshots: list[str]) -> dict[str, str]:
             .where(vo.c.kind == "snapshot_manifest")
             .where(vo.c.digest.in_(snapshots[start : start + _CHUNK]))
         )
-        found.update((f"{name}@{version}", digest) for digest, name, version in conn.execute(query))
+        for digest, name, version in conn.execute(query):
+            found[f"{name}@{version}"].add(digest)
     return found
-
-
-def snapshot_purges(conn: Connection) -> dict[str, str | None]:
-    """The plan id of the latest purge of each dataset snapshot retention has purged."""
-    t = schema.audit_events
-    rows = conn.execute(
-        select(t.c.subject, t.c.payload).where(t.c.action == SNAPSHOT_PURGE_EVENT).order_by(t.c.seq)
-    )
-    return {subject: json.loads(payload).get("plan_id") for subject, payload in rows}

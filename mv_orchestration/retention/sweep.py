@@ -97,7 +97,10 @@ class _Batch:
                 removed.append(digest)
             else:
                 (absent if digest in existed else failed).append(digest)
-        self.error = error if failed else None
+        self.error = None
+        if error is not None and failed:  # as the event records it, over every attempt
+            done = dict.fromkeys(removed, True) | dict.fromkeys(absent, False)
+            self.error = DeleteError(done, {digest: error.failed[digest] for digest in failed})
         payload = {
             "intent": intent,
             "objects": removed,

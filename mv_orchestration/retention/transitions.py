@@ -50,7 +50,7 @@ def _rows(conn: Connection, ids: list[int], *, lock: bool = False) -> dict[int, 
         .where(v.c.id.in_(ids))
     )
     if lock:  # a registration deriving from one of them waits, or is seen below
-        query = query.with_for_update(of=v)
+        query = query.order_by(v.c.id).with_for_update(of=v)
     return {row.id: row for row in conn.execute(query)}
 
 

@@ -7,6 +7,7 @@ import os
 import random
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -484,3 +485,36 @@ def test_a_snapshot_logged_again_waits_out_its_window_once_unreferenced_again(
     assert not any(map(registry.store.exists, files))
     purges = [s for s, _ in _audit(registry, "retention.snapshot_purge")]
     assert purges == [again.manifest_digest] * 2
+
+
+def test_every_snapshot_a_version_logs_again_starts_a_new_lifetime(
+    sqlite_registry: Registry, tmp_path: Path
+) -> None:
+    reg = sqlite_registry
+    for split in ("train", "test"):
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "rows.csv").write_text(f"split\n{split}\n")
+
+    def train(name: str) -> tuple[Any, list[str]]:
+        with reg.run("churn", seed=1) as run:
+            run.log_params({"name": name})
+            refs = [run.log_dataset(s, tmp_path / s, snapshot=True) for s in ("train", "test")]
+            version = run.register_model(_model(tmp_path, name))
+        return version, [ref.manifest_digest for ref in refs]
+
+    purge_now = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "0s"}
+    _, digests = train("m0")
+    register(reg, "churn", tmp_path, "newer")
+    apply_plan(reg, plan_retention(reg, purge_now).id)
+    apply_plan(reg, plan_retention(reg, purge_now).id)
+    assert not any(map(reg.store.exists, digests))
+
+    retrained, again = train("m1")
+    assert again == digests
+    register(reg, "churn", tmp_path, "newest")
+    wait = {**KEEP_ONE, "purge_unreferenced_snapshots_after": "30d"}
+    apply_plan(reg, plan_retention(reg, wait).id)
+    assert retrained.ref in apply_plan(reg, plan_retention(reg, wait).id).purged
+    collect_garbage(reg, dry_run=False, grace_period=timedelta(0))
+    assert all(map(reg.store.exists, digests))
+    assert set(load_snapshot(reg).dataset_snapshots) == set(digests)
