@@ -123,11 +123,12 @@ def retention_schedule(
 
 def dry_run_note(plan_id: str, op_name: str) -> str:
     """What a dry run reports: nothing was applied, and how to apply."""
-    return (
-        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
-        f"`mvo retention apply {plan_id}`, or launch the job with run config "
-        f"ops.{op_name}.config.dry_run: false (retention_job(..., dry_run=False) to "
-        "apply on schedule)."
+    from mv_orchestration.retention.plans import dry_run_note as note
+
+    return note(
+        plan_id,
+        f"launch the job with run config ops.{op_name}.config.dry_run: false "
+        "(retention_job(..., dry_run=False) to apply on schedule)",
     )
 
 

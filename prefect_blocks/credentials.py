@@ -20,10 +20,7 @@ def key_pair(key_id: str | None, secret: SecretStr | None) -> S3Credentials | No
     """An access key pair (None when neither part is set: the AWS default chain)."""
     from mv_orchestration.store.credentials import S3Credentials
 
-    secret_value = secret.get_secret_value() if secret is not None else None
-    if not (key_id or secret_value):
-        return None
-    return S3Credentials(key_id or "", secret_value or "")
+    return S3Credentials.from_pair(key_id, secret.get_secret_value() if secret else None)
 
 
 def from_aws_credentials(block: Any) -> S3Credentials | None:

@@ -78,10 +78,12 @@ def retention_flow(
 
 def dry_run_note(plan_id: str) -> str:
     """What a dry run reports: nothing was applied, and how to apply."""
-    return (
-        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
-        f"`mvo retention apply {plan_id}`, or run the {RETENTION_FLOW_NAME} flow with "
-        "apply=True (retention_deployment(..., apply=True) to apply on schedule)."
+    from mv_orchestration.retention.plans import dry_run_note as note
+
+    return note(
+        plan_id,
+        f"run the {RETENTION_FLOW_NAME} flow with apply=True "
+        "(retention_deployment(..., apply=True) to apply on schedule)",
     )
 
 

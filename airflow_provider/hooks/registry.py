@@ -136,9 +136,7 @@ def _store_credentials(extra: dict[str, Any]) -> S3Credentials | None:
     for value in (key_id, secret):
         if value:
             mask_secret(value)
-    if not (key_id or secret):
-        return None
-    return S3Credentials(key_id or "", secret or "")
+    return S3Credentials.from_pair(key_id, secret)
 
 
 def _extra_field(extra: dict[str, Any], name: str) -> str | None:

@@ -90,8 +90,10 @@ class RetentionOperator(MVBaseOperator):
 
 def dry_run_note(plan_id: str) -> str:
     """What the task log says after a dry run: nothing changed, and how to apply."""
-    return (
-        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
-        f"`mvo retention apply {plan_id}`, or set dry_run to false to plan and apply in "
-        'one run (a retention_dag run: trigger it with {"dry_run": false}).'
+    from mv_orchestration.retention.plans import dry_run_note as note
+
+    return note(
+        plan_id,
+        "set dry_run to false to plan and apply in one run "
+        '(a retention_dag run: trigger it with {"dry_run": false})',
     )

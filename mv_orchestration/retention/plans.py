@@ -106,3 +106,12 @@ def load_plan(registry: Any, plan_id: str) -> RetentionPlan:
     if plan.digest != events[0].digest:
         raise IntegrityError(f"retention plan {plan_id} does not match its recorded digest")
     return plan
+
+
+def dry_run_note(plan_id: str, how_to_apply: str) -> str:
+    """What a dry run reports: nothing was applied, the plan is stored, and how to apply
+    it (``how_to_apply``: the orchestrator's own way, after the CLI's)."""
+    return (
+        f"Dry run: nothing was applied; plan {plan_id} is stored. To apply it, run "
+        f"`mvo retention apply {plan_id}`, or {how_to_apply}."
+    )

@@ -30,6 +30,16 @@ class S3Credentials:
         if self.session_token is not None and not isinstance(self.session_token, str):
             raise ValidationError("an S3 session token must be text")
 
+    @classmethod
+    def from_pair(
+        cls, access_key_id: str | None, secret_access_key: str | None
+    ) -> S3Credentials | None:
+        """The key pair as credentials; None when neither part is set (the AWS default
+        chain), :class:`ValidationError` when only one is."""
+        if not (access_key_id or secret_access_key):
+            return None
+        return cls(access_key_id or "", secret_access_key or "")
+
     def filesystem_options(self) -> dict[str, str]:
         """The ``pyarrow.fs.S3FileSystem`` arguments for these credentials."""
         options = {"access_key": self.access_key_id, "secret_key": self.secret_access_key}

@@ -61,6 +61,10 @@ def test_credentials_are_checked_and_never_shown() -> None:
     }
     with pytest.raises(ValidationError, match="secret_access_key"):
         S3Credentials("AKIAEXAMPLE", "")
+    assert S3Credentials.from_pair(None, "") is None  # the AWS default chain
+    assert S3Credentials.from_pair("AKIAEXAMPLE", "s") == S3Credentials("AKIAEXAMPLE", "s")
+    with pytest.raises(ValidationError, match="access_key_id"):
+        S3Credentials.from_pair(None, "very-secret")
 
 
 def test_credentials_for_a_store_not_on_s3_are_refused(tmp_path: Path) -> None:
