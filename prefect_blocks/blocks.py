@@ -261,8 +261,8 @@ class ModelRegistry(Block):
         """Move ``alias`` back to its previous target (or ``to``); emits ``mv.model.rollback``.
 
         Inside a run this happens once per task run (or per flow run, called from the flow
-        itself): a retry gets the earlier move back (``applied`` False, nothing emitted
-        again) instead of rolling back further.
+        itself): a retry gets the earlier move back (``applied`` False, its event emitted
+        again under the same id) instead of rolling back further.
         """
         context = prefect_run_context()
         with self.connection() as registry:
@@ -279,7 +279,7 @@ class ModelRegistry(Block):
         return move
 
     def _publish_move(self, move: AliasMove, *, rollback: bool) -> None:
-        if not move.applied:
+        if move.id is None:  # a dry run or a no-op: nothing moved
             return
         if self._artifacts_here():
             artifacts.create_alias_artifact(move, rollback=rollback)

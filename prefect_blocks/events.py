@@ -76,7 +76,10 @@ def emit_rollback(move: AliasMove) -> Event | None:
 
 
 def _emit_move(event: str, move: AliasMove) -> Event | None:
-    if not move.applied or move.id is None:
+    """Emit ``event`` for a recorded move (none for a dry run or a no-op). A retry that got
+    an earlier try's move back emits it again under the same event id, so an emission that
+    try lost is made up for and Prefect keeps one event."""
+    if move.id is None:
         return None
     return _emit(
         event,
@@ -87,7 +90,7 @@ def _emit_move(event: str, move: AliasMove) -> Event | None:
             previous_version=move.from_version,
         ),
         related=[],
-        payload=move.model_dump(mode="json"),
+        payload={**move.model_dump(mode="json"), "applied": True},
         key=f"{move.model}:{move.alias}:{move.id}:{move.to_version}:{move.at.isoformat()}",
     )
 
