@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,33 @@ def test_downgrade_then_upgrade(engine: Engine) -> None:
     assert ensure_schema(engine) == head()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM versions")).scalar() == 0
+
+
+def test_threads_migrating_fresh_registries_at_once_each_get_their_schema(
+    tmp_path: Path,
+) -> None:
+    engines = [create_registry_engine(f"sqlite:///{tmp_path / f'r{i}.db'}") for i in range(4)]
+    start = threading.Barrier(len(engines))
+    outcomes: list[object] = []
+
+    def migrate(engine: Engine) -> None:
+        start.wait()
+        try:
+            outcomes.append(ensure_schema(engine))
+        except Exception as exc:  # reported below, with the others
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == [head()] * len(engines)
+    for engine in engines:
+        with engine.connect() as conn:
+            assert current(conn) == head()
+            assert not compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        engine.dispose()
 
 
 def test_a_newer_schema_is_refused(engine: Engine) -> None:

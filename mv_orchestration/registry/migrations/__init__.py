@@ -3,12 +3,15 @@
 No ``alembic.ini`` is needed: :func:`upgrade` builds the Alembic configuration in code
 and hands ``env.py`` an open connection. The lock is the write transaction itself on
 SQLite (``BEGIN IMMEDIATE``, DDL is transactional) and a transaction-scoped advisory
-lock on PostgreSQL, so many processes starting at once migrate exactly once.
+lock on PostgreSQL, so many processes starting at once migrate exactly once. Alembic keeps
+the running migration in module globals, so threads of one process migrate one at a time
+(taken after the database lock, released before it).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 _PG_MIGRATION_LOCK = 0x6D766F5F6D696772  # "mvo_migr"
+_ALEMBIC = threading.Lock()  # one migration at a time in this process
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -75,7 +79,8 @@ def upgrade(engine: Engine) -> str:
             )
         if found != target:
             log.info("migrating the registry schema from %s to %s", found, target)
-            command.upgrade(alembic_config(conn), target)
+            with _ALEMBIC:
+                command.upgrade(alembic_config(conn), target)
     return target
 
 
