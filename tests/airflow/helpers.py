@@ -75,3 +75,18 @@ def outlet_extra(context: dict[str, Any], uri: str) -> dict[str, Any]:
     from airflow.sdk import Asset
 
     return dict(context["outlet_events"][Asset(uri)].extra)
+
+
+def asset_events(run_id: str, uri: str) -> list[dict[str, Any]]:
+    """The ``extra`` of every asset event that run ``run_id`` emitted for asset ``uri``."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
+        )
+        return list(session.scalars(query))

@@ -5,23 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.airflow.helpers import task_result
+from tests.airflow.helpers import asset_events, task_result
 
 PRODUCTION = "mv://digits/alias/production"
-
-
-def _events(run_id: str, uri: str) -> list[dict[str, Any]]:
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = (
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
-        )
-        return list(session.scalars(query))
 
 
 def _scheduler_creates_asset_triggered_run(dag_id: str) -> Any:
@@ -90,8 +76,8 @@ def test_register_and_promote_emit_events_and_trigger_the_deploy_dag(
         "ref": registered["ref"],
         "record_id": registered["record_id"],
     }
-    assert _events(run.run_id, "mv://digits/") == [event]
-    assert _events(run.run_id, PRODUCTION) == [
+    assert asset_events(run.run_id, "mv://digits/") == [event]
+    assert asset_events(run.run_id, PRODUCTION) == [
         {**event, "alias": "production", "action": "promote"}
     ]
 

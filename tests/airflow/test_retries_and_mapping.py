@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.airflow.helpers import task_result, task_states
+from tests.airflow.helpers import asset_events, task_result, task_states
 
 
 def test_a_task_that_registers_then_fails_once_leaves_exactly_one_version(
@@ -51,22 +51,8 @@ def test_a_rollback_that_fails_after_moving_and_is_retried_moves_the_alias_back_
     assert (rollbacks[0].context["run_id"], rollbacks[0].context["try_number"]) == (run.run_id, 1)
     move = task_result(run, "rollback")
     assert move["applied"] is False and move["id"] == rollbacks[0].id
-    [event] = _asset_events(run.run_id, "mv://scoring/alias/production")
+    [event] = asset_events(run.run_id, "mv://scoring/alias/production")
     assert (event["ref"], event["action"]) == (versions[1].ref, "rollback")
-
-
-def _asset_events(run_id: str, uri: str) -> list[dict[str, Any]]:
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = (
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
-        )
-        return list(session.scalars(query))
 
 
 def test_a_task_mapped_over_three_inputs_registers_three_versions(registry: Any) -> None:
