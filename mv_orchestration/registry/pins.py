@@ -37,7 +37,7 @@ from mv_orchestration.errors import (
 from mv_orchestration.hashing.digest import parse_digest
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.audit import append_event, default_actor
-from mv_orchestration.registry.presence import lock_out_sweeps
+from mv_orchestration.registry.presence import first_few, lock_out_sweeps, tree_files
 
 OBJECT, TREE = schema.PIN_KINDS
 PIN_EVENT, UNPIN_EVENT = "object.pin", "object.unpin"
@@ -123,10 +123,9 @@ def pin(
     if not missing and kind == TREE:
         missing = store.missing(tree_files(store, digest))
     if missing:
-        listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         raise SweptObjectError(
             f"{len(missing)} objects pinned as {owner}:{key} are not in the store "
-            f"(garbage-collected before the pin committed?): {listed}"
+            f"(garbage-collected before the pin committed?): {first_few(missing)}"
         )
     found = Pin(owner, key, digest, kind, now, actor or default_actor())
     row = {"digest": digest, "kind": kind, "pinned_at": now, "actor": found.actor}
@@ -183,11 +182,6 @@ def live_objects(store: Any, pins: Iterable[tuple[str, str]]) -> set[str]:
         if kind == TREE:
             live.update(tree_files(store, digest))
     return live
-
-
-def tree_files(store: Any, manifest_digest: str) -> list[str]:
-    """The digests of the files the stored manifest ``manifest_digest`` lists."""
-    return sorted({entry.digest for entry in store.get_manifest(manifest_digest).entries})
 
 
 def _pin(row: Any) -> Pin:

@@ -54,7 +54,7 @@ def check_stored(conn: Connection, store: Any, fields: Mapping[str, Any]) -> Non
         kinds.update(dict.fromkeys(missing, "snapshot_file"))
     if not missing:
         return
-    listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+    listed = first_few(missing)
     message = f"{len(missing)} objects of this version were garbage-collected before it was "
     if any(kinds[digest] not in UPLOADED for digest in missing):
         raise MissingObjectError(  # logged earlier in the run, not uploaded here
@@ -77,13 +77,19 @@ def _new_snapshot_files(conn: Connection, store: Any, manifests: list[str]) -> l
             .where(v.c.status != "purged")
         )
     )
-    files = {
-        entry.digest
-        for digest in manifests
-        if digest not in held
-        for entry in store.get_manifest(digest).entries
-    }
-    return sorted(files)
+    return sorted(
+        {file for digest in manifests if digest not in held for file in tree_files(store, digest)}
+    )
+
+
+def tree_files(store: Any, manifest_digest: str) -> list[str]:
+    """The digests of the files the stored manifest ``manifest_digest`` lists."""
+    return sorted({entry.digest for entry in store.get_manifest(manifest_digest).entries})
+
+
+def first_few(digests: list[str]) -> str:
+    """The first three ``digests``, comma-separated (``...`` when there are more)."""
+    return ", ".join(digests[:3]) + (", ..." if len(digests) > 3 else "")
 
 
 def commit_uploaded(upload: Callable[[], None], commit: Callable[[], T]) -> T:
