@@ -183,15 +183,28 @@ class RetentionPlan:
     def _encoded(self) -> bytes:
         return b"".join(self.chunks())
 
-    def store(self, put_chunks: Callable[[Iterable[bytes]], str]) -> str:
+    def store(
+        self, put_chunks: Callable[[Iterable[bytes]], str], pack: Callable[[bytes], bytes]
+    ) -> str:
         """Write the canonical JSON through ``put_chunks`` (such as
-        :meth:`.ArtifactStore.put_chunks`, which hashes it as it stores it) and return
-        its digest, which becomes :attr:`digest` if that was not known yet."""
-        digest = put_chunks(self.chunks())
+        :meth:`.ArtifactStore.put_chunks`) a piece at a time, each piece as ``pack`` makes
+        it (a compressor), and return the stored object's digest. The JSON is hashed as it
+        is written: its digest becomes :attr:`digest` if that was not known yet."""
+        from mv_orchestration.hashing.digest import DEFAULT_ALGO, format_digest, new_hasher
+
+        hasher = new_hasher(DEFAULT_ALGO, threads=True)  # pieces are megabytes
+
+        def packed() -> Iterator[bytes]:
+            for chunk in self.chunks():
+                hasher.update(chunk)
+                yield pack(chunk)
+
+        stored = put_chunks(packed())
+        digest = format_digest(DEFAULT_ALGO, hasher.hexdigest())
         known = vars(self).setdefault("digest", digest)
         if known != digest:
             raise IntegrityError(f"retention plan stored as {digest}, not as its digest {known}")
-        return digest
+        return stored
 
     @classmethod
     def from_content_bytes(cls, data: bytes) -> RetentionPlan:

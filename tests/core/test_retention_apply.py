@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,10 +25,14 @@ from mv_orchestration.retention import (
     load_plan,
     load_snapshot,
     plan_retention,
+    save_plan,
     stored_plans,
 )
 from mv_orchestration.retention.datasets import snapshot_objects
 from mv_orchestration.retention.leases import APPLY_LEASE
+from mv_orchestration.retention.marks import mark_registry
+from mv_orchestration.retention.planner import make_plan
+from mv_orchestration.retention.plans import PLAN_EVENT
 from mv_orchestration.retention.policy import policy_from_text
 from tests.core.registry_helpers import register, stored_object
 from tests.core.test_retention_plan import ISSUE_EXAMPLE, oracle
@@ -116,21 +121,75 @@ def test_issue_example_plans_and_stores_a_readable_plan(registry: Registry, tmp_
     )
     assert load_plan(registry, plan.id) == plan
     assert load_plan(registry, plan.digest) == plan
-    # stored as it was encoded: the same bytes an in-memory encoding gives
-    assert registry.store.get_bytes(plan.digest) == plan.content_bytes()
+    # stored compressed as it was encoded: the same JSON an in-memory encoding gives
+    assert (stored.object, stored.codec) != (plan.digest, None)
+    assert _decompressed(registry.store.get_bytes(stored.object)) == plan.content_bytes()
     assert digest_bytes(plan.content_bytes()) == plan.digest
+    assert save_plan(registry, plan) == stored and stored_plans(registry) == [stored]
     with pytest.raises(NotFoundError):
         load_plan(registry, "plan-0000000000000000")
+
+
+def _decompressed(data: bytes) -> bytes:
+    return pa.CompressedInputStream(pa.BufferReader(data), "zstd").read()
+
+
+def test_a_large_plan_is_stored_in_a_fraction_of_its_json(registry: Registry, tmp_path) -> None:
+    for i in range(40):
+        register(registry, "churn", tmp_path, f"c{i}")
+    plan = plan_retention(registry, KEEP_ONE)
+    (stored,) = stored_plans(registry)
+    assert stored_object(registry, stored.object).stat().st_size * 5 < len(plan.content_bytes())
+
+
+def test_a_plan_stored_as_plain_json_still_loads(registry: Registry, tmp_path) -> None:
+    """Plans stored before compression: their event names no object, which is the JSON."""
+    register(registry, "churn", tmp_path, "a")
+    plan = make_plan(policy_from_text(ISSUE_EXAMPLE), load_snapshot(registry))
+    assert registry.store.put_bytes(plan.content_bytes()) == plan.digest
+    payload = {
+        "digest": plan.digest,
+        "created_at": plan.created_at.isoformat(),
+        "policy_digest": plan.policy_digest,
+        "summary": plan.summary(),
+    }
+    registry.append_audit(PLAN_EVENT, plan.id, payload)
+    (stored,) = stored_plans(registry)
+    assert (stored.object, stored.codec) == (plan.digest, None)
+    assert load_plan(registry, plan.id) == plan
+    marks = mark_registry(registry)
+    assert plan.digest in marks.objects
+
+
+def _replace_stored(registry: Registry, digest: str, data: bytes) -> None:
+    path = stored_object(registry, digest)
+    os.chmod(path, 0o644)
+    path.write_bytes(data)
 
 
 def test_tampered_stored_plan_is_refused(sqlite_registry: Registry, tmp_path) -> None:
     register(sqlite_registry, "churn", tmp_path, "a")
     plan = plan_retention(sqlite_registry, KEEP_ONE)
-    path = stored_object(sqlite_registry, plan.digest)
-    os.chmod(path, 0o644)
-    path.write_bytes(path.read_bytes().replace(b'"keep"', b'"tombstone"'))
+    (stored,) = stored_plans(sqlite_registry)
+    edited = plan.content_bytes().replace(b'"keep"', b'"tombstone"')
+    _replace_stored(sqlite_registry, stored.object, pa.Codec("zstd").compress(edited, asbytes=True))
     with pytest.raises(IntegrityError):
         apply_plan(sqlite_registry, plan.id)
+    assert _statuses(sqlite_registry) == {"churn@1.0.0": "active"}
+
+
+def test_a_stored_plan_that_does_not_decompress_is_refused(
+    sqlite_registry: Registry, tmp_path
+) -> None:
+    """An object that passes the store's check but is no zstd stream: its event lies."""
+    register(sqlite_registry, "churn", tmp_path, "a")
+    plan = plan_retention(sqlite_registry, KEEP_ONE)
+    garbage = sqlite_registry.store.put_bytes(b"not zstd at all")
+    payload = _audit(sqlite_registry, PLAN_EVENT)[0][1] | {"object": garbage}
+    sqlite_registry.append_audit(PLAN_EVENT, "plan-00000000000000ff", payload)
+    with pytest.raises(IntegrityError, match="cannot be decompressed"):
+        load_plan(sqlite_registry, "plan-00000000000000ff")
+    assert load_plan(sqlite_registry, plan.id) == plan
 
 
 def test_two_phase_apply_with_grace_shared_objects_and_idempotence(

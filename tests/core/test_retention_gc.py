@@ -16,7 +16,7 @@ from mv_orchestration.errors import IntegrityError, LeaseError, MissingObjectErr
 from mv_orchestration.registry import Registry, connect, drafting, schema
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.registry.presence import UPLOAD_ATTEMPTS
-from mv_orchestration.retention import apply_plan, collect_garbage, plan_retention
+from mv_orchestration.retention import apply_plan, collect_garbage, load_plan, plan_retention
 from mv_orchestration.retention.leases import GC_LEASE
 from mv_orchestration.retention.marks import mark_registry
 from mv_orchestration.retention.sweep import sweep
@@ -101,7 +101,7 @@ def test_gc_is_dry_run_by_default_and_sweeps_only_old_garbage(
     assert set(report.deleted) == doomed_objects | {old_orphan}
     assert _objects(registry) == before - set(report.deleted)
     assert young_orphan in _objects(registry)
-    assert registry.store.exists(plan.digest)
+    assert load_plan(registry, plan.id) == plan  # its stored object is live
     assert registry.store.exists(dataset.manifest_digest)
     assert registry.verify().ok and registry.verify_audit().ok
     assert registry.verify(kept.ref).ok and registry.verify(newest.ref).ok
