@@ -19,7 +19,7 @@ from functools import lru_cache
 from json.encoder import encode_basestring as quote
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 
 from mv_orchestration.canonical import canonical_json
 from mv_orchestration.hashing.digest import digest_bytes
@@ -99,6 +99,11 @@ class ChainResult:
 
     events: int
     problems: list[str]
+
+
+def last_seq(conn: Connection) -> int:
+    """The sequence number of the last event (0 when there are none)."""
+    return int(conn.execute(select(func.max(schema.audit_events.c.seq))).scalar() or 0)
 
 
 def iter_events(conn: Connection) -> Iterator[Any]:

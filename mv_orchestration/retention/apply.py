@@ -4,9 +4,10 @@ Under the ``retention.apply`` lease:
 
 * Phase 1 tombstones the plan's ``tombstone`` versions in batches
   (:func:`.transitions.advance_many`): a version protected now (alias target, active
-  hold) is skipped, and so is one that an alias moved to after the plan was made (the
-  plan's keep rules might keep it now) and one that a version staying derives from (one
-  protected now, kept by the plan, or registered since).
+  hold) is skipped, and so is one that an alias moved to after the plan's snapshot (the
+  plan's keep rules might keep it now; :mod:`.moves`, read again in each batch's
+  transaction) and one that a version staying derives from (one protected now, kept by the
+  plan, or registered since).
 * Phase 2 marks the plan's ``purge`` versions purged if they are still unprotected and
   were tombstoned longer than the policy's grace period ago, records the purge of the
   plan's dataset snapshots nothing references now, then deletes the plan's objects that
@@ -24,9 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from mv_orchestration.registry import schema
 from mv_orchestration.registry.audit import append_event
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.lease import acquire_lease
@@ -34,6 +34,7 @@ from mv_orchestration.retention import transitions as tr
 from mv_orchestration.retention.datasets import SNAPSHOT_PURGE_EVENT, purged_snapshots
 from mv_orchestration.retention.leases import APPLY_LEASE, LEASE_TTL_S, holder_name, renewer
 from mv_orchestration.retention.marks import mark_registry
+from mv_orchestration.retention.moves import LateMoves
 from mv_orchestration.retention.plan import PlannedVersion, RetentionPlan
 from mv_orchestration.retention.plans import load_plan
 from mv_orchestration.retention.records import iter_version_rows
@@ -108,18 +109,6 @@ class ApplyReport:
         }
 
 
-def _moved_since_plan(conn: Connection, plan: RetentionPlan) -> dict[int, str]:
-    """Versions the plan's keep rules might keep now: an alias moved to them since."""
-    h = schema.alias_history
-    late: dict[int, str] = {}
-    moves = select(h.c.to_version_id, h.c.alias).where(
-        h.c.at >= plan.created_at, h.c.to_version_id.is_not(None)
-    )
-    for version_id, alias in conn.execute(moves):
-        late.setdefault(version_id, f"alias {alias} moved to it after planning")
-    return late
-
-
 @dataclass
 class _Phase:
     """What every batch of one apply shares."""
@@ -127,7 +116,7 @@ class _Phase:
     registry: Any
     plan: RetentionPlan
     report: ApplyReport
-    late: dict[int, str]
+    moves: LateMoves
     planned: dict[int, str]
     actor: str | None
     batch_size: int
@@ -136,9 +125,10 @@ class _Phase:
     def advance(self, items: list[PlannedVersion], to_status: str, action: str) -> None:
         """Move ``items`` to ``to_status`` in batches, recording each outcome."""
         todo = []
+        late = self.moves.late
         for item in items:
-            if item.id in self.late:
-                self.report.skipped.append(Skipped(item.ref, action, self.late[item.id]))
+            if item.id in late:
+                self.report.skipped.append(Skipped(item.ref, action, late[item.id]))
             else:
                 todo.append(item)
         done = self.report.tombstoned if to_status == "tombstoned" else self.report.purged
@@ -154,6 +144,8 @@ class _Phase:
                     done.append(item.ref)
                 elif outcome == tr.ALREADY:
                     self.report.already_done.append(item.ref)
+                elif outcome == tr.LATE:
+                    self.report.skipped.append(Skipped(item.ref, action, late[item.id]))
                 else:
                     self.report.skipped.append(Skipped(item.ref, action, _SKIP_REASONS[outcome]))
 
@@ -170,7 +162,7 @@ class _Phase:
             actor=self.actor,
             now=now,
             planned=self.planned,
-            late=self.late,
+            late=self.moves.read,
             ready_before=ready,
         )
 
@@ -213,10 +205,11 @@ def apply_plan(
     plan = load_plan(registry, plan_id)
     report = ApplyReport(plan_id=plan.id, started_at=utcnow())
     with acquire_lease(registry.engine, APPLY_LEASE, holder_name("apply"), LEASE_TTL_S) as lease:
-        late = registry.read(lambda conn: _moved_since_plan(conn, plan))
+        moves = LateMoves(plan)
+        registry.read(moves.read)
         renew = renewer(lease)
         planned = {item.id: item.decision for item in plan.versions}
-        phase = _Phase(registry, plan, report, late, planned, actor, batch_size, renew)
+        phase = _Phase(registry, plan, report, moves, planned, actor, batch_size, renew)
         phase.advance(plan.by_decision("tombstone"), "tombstoned", "tombstone")
         phase.advance(plan.by_decision("purge"), "purged", "purge")
         _purge_snapshots(registry, plan, report, actor)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import aliased
 
 from mv_orchestration.registry import schema
+from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.clock import as_utc, utcnow
 from mv_orchestration.registry.database import READ_ONLY
 from mv_orchestration.registry.prepared import Prepared
@@ -189,6 +190,7 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
         aliases = _aliases(conn, names)
         holds = _holds(conn)
         gone = purged_snapshots(conn)
+        audit_seq = last_seq(conn)
     referenced = set(chain.from_iterable(map(_DATASETS, versions)))
     if gone & referenced:  # a purged snapshot a version not purged uses was logged again
         gone -= {digest for v in versions if v.status != PURGED for digest in v.datasets}
@@ -197,4 +199,4 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
         for digest in sorted(referenced - gone)
     }
     log.debug("retention snapshot: %d versions, %d aliases", len(versions), len(aliases))
-    return RegistrySnapshot(taken_at, versions, aliases, holds, datasets, objects)
+    return RegistrySnapshot(taken_at, versions, aliases, holds, datasets, objects, audit_seq)

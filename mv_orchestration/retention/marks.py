@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from mv_orchestration.errors import IntegrityError, LeaseError, MVOError
-from mv_orchestration.registry import schema
+from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.database import READ_ONLY
 from mv_orchestration.registry.pins import live_objects, pinned, pins_since
@@ -70,10 +70,6 @@ def _add_versions(
         marks.objects.update(digest for digest, _ in snapshot_objects(store, manifest_digest))
 
 
-def _last_seq(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(schema.audit_events.c.seq))).scalar() or 0)
-
-
 def _nothing() -> None:
     return None
 
@@ -83,7 +79,7 @@ def mark_live(conn: Connection, store: Any, progress: Callable[[], object] = _no
     ``progress`` is called every :data:`PROGRESS_EVERY` versions and before each manifest
     read (a GC renews its lease there)."""
     marks = Marks(started_at=utcnow())
-    marks.last_audit_seq = _last_seq(conn)
+    marks.last_audit_seq = last_seq(conn)
     _add_versions(conn, store, marks, iter_version_rows(conn, verify=True), progress)
     marks.objects |= plan_digests(conn)
     progress()

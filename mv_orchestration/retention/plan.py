@@ -95,7 +95,10 @@ class RetentionPlan:
     ``id`` derived from it.
 
     ``objects`` are the ``(digest, size)`` store objects phase 2 deletes: those of
-    ``purge`` versions and snapshots that nothing staying references. The canonical JSON
+    ``purge`` versions and snapshots that nothing staying references. ``audit_seq`` is the
+    audit log's last sequence number in the registry snapshot planned (None: planned from
+    a snapshot not read from a registry); apply uses it to find the alias moves the plan
+    did not see (:mod:`.moves`). The canonical JSON
     is made when first needed: encoded in memory for :attr:`digest`, or streamed to a store
     with :meth:`store`.
     """
@@ -106,6 +109,7 @@ class RetentionPlan:
     versions: tuple[PlannedVersion, ...]
     snapshots: tuple[PlannedSnapshot, ...] = ()
     objects: tuple[tuple[str, int], ...] = ()
+    audit_seq: int | None = None
 
     @property
     def id(self) -> str:
@@ -143,6 +147,7 @@ class RetentionPlan:
         versions: Iterable[PlannedVersion],
         snapshots: Iterable[PlannedSnapshot] = (),
         objects: Iterable[tuple[str, int]] = (),
+        audit_seq: int | None = None,
     ) -> RetentionPlan:
         """Assemble a plan (its digest is computed when first read)."""
         return cls(
@@ -152,11 +157,26 @@ class RetentionPlan:
             versions=tuple(versions),
             snapshots=tuple(snapshots),
             objects=tuple(objects),
+            audit_seq=audit_seq,
         )
+
+    def _head(self) -> dict[str, Any]:
+        """The content but its ``versions`` and ``objects``."""
+        head = {
+            "kind": PLAN_KIND,
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "created_at": self.created_at.isoformat(),
+            "policy": self.policy.to_json(),
+            "policy_digest": self.policy_digest,
+            "snapshots": [s.to_json() for s in self.snapshots],
+        }
+        if self.audit_seq is not None:
+            head["audit_seq"] = self.audit_seq
+        return head
 
     def content(self) -> dict[str, Any]:
         """The digested content (everything but ``id`` and ``digest``)."""
-        content = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
+        content = self._head()
         content["versions"] = [v.to_json() for v in self.versions]
         content["objects"] = [{"digest": d, "size": size} for d, size in self.objects]
         return content
@@ -171,7 +191,7 @@ class RetentionPlan:
 
     def chunks(self) -> Iterator[bytes]:
         """Canonical JSON of :meth:`content`, in pieces."""
-        head = _head(self.created_at, self.policy, self.policy_digest, self.snapshots)
+        head = self._head()
         return plan_chunks(head, self.versions, self.objects)
 
     def content_bytes(self) -> bytes:
@@ -227,6 +247,7 @@ class RetentionPlan:
                 versions=tuple(PlannedVersion(**item) for item in content["versions"]),
                 snapshots=tuple(PlannedSnapshot(**item) for item in content["snapshots"]),
                 objects=tuple((item["digest"], item["size"]) for item in content["objects"]),
+                audit_seq=content.get("audit_seq"),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"stored retention plan is not readable: {exc}") from None
@@ -237,20 +258,3 @@ class RetentionPlan:
 def plan_id_for(digest: str) -> str:
     """The short plan id derived from a plan digest (``plan-`` + 16 hex digits)."""
     return "plan-" + digest.split(":", 1)[-1][:16]
-
-
-def _head(
-    created_at: datetime,
-    policy: RetentionPolicy,
-    policy_digest: str,
-    snapshots: Iterable[PlannedSnapshot],
-) -> dict[str, Any]:
-    """The content but its ``versions`` and ``objects``."""
-    return {
-        "kind": PLAN_KIND,
-        "schema_version": PLAN_SCHEMA_VERSION,
-        "created_at": created_at.isoformat(),
-        "policy": policy.to_json(),
-        "policy_digest": policy_digest,
-        "snapshots": [s.to_json() for s in snapshots],
-    }

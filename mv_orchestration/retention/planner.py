@@ -178,7 +178,7 @@ def make_plan(
 
 def _plan(policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime) -> RetentionPlan:
     planned, snapshots, objects = _accounted(policy, snapshot, now)  # the rest is freed
-    return RetentionPlan.build(now, policy, planned, snapshots, objects)
+    return RetentionPlan.build(now, policy, planned, snapshots, objects, snapshot.audit_seq)
 
 
 def _accounted(

@@ -97,6 +97,8 @@ class RegistrySnapshot:
     ``objects`` are the ``(version id, digest, size)`` store objects the versions' bytes
     occupy (artifact files and code diffs), one row per reference, in no particular order:
     a registry holds millions, so they are kept as rows rather than grouped per version.
+    ``audit_seq`` is the audit log's last sequence number as read (None: not read from a
+    registry).
     """
 
     taken_at: datetime
@@ -105,3 +107,4 @@ class RegistrySnapshot:
     holds: list[HoldInfo] = field(default_factory=list)
     dataset_snapshots: dict[str, DatasetSnapshotInfo] = field(default_factory=dict)
     objects: list[ObjectRef] = field(default_factory=list)
+    audit_seq: int | None = None

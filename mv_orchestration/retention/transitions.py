@@ -13,7 +13,7 @@ canonical JSON here).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from json.encoder import encode_basestring as quote
 from typing import Any
@@ -31,6 +31,7 @@ PROTECTED = "protected"
 MISSING = "missing"
 NOT_READY = "not_ready"
 PARENT = "parent"
+LATE = "late"
 _EVENT = {"tombstoned": "version.tombstone", "purged": "version.purge"}
 
 
@@ -126,23 +127,25 @@ def advance_many(
     actor: str | None,
     now: datetime,
     planned: Mapping[int, str],
-    late: Collection[int] = (),
+    late: Callable[[Connection], Collection[int]] | None = None,
     ready_before: datetime | None = None,
 ) -> dict[int, str]:
     """Move each ``(version_id, reason)`` to ``to_status``; returns an outcome per id.
 
-    ``planned`` is the plan's decision per version id; ``late`` the versions that stay
-    because of a change since planning. Outcomes: ``changed``; ``already`` (in
-    ``to_status`` or beyond); ``protected`` (alias target or active hold now); ``parent``
-    (a version that stays derives from it); ``missing``; ``not_ready`` (not in the
-    preceding status, or for purging, tombstoned at or after ``ready_before``).
+    ``planned`` is the plan's decision per version id; ``late`` reads, once the rows are
+    locked, the versions that stay because of a change since planning. Outcomes:
+    ``changed``; ``already`` (in ``to_status`` or beyond); ``protected`` (alias target or
+    active hold now); ``late``; ``parent`` (a version that stays derives from it);
+    ``missing``; ``not_ready`` (not in the preceding status, or for purging, tombstoned at
+    or after ``ready_before``).
     """
     ids = [version_id for version_id, _ in changes]
     rows = _rows(conn, ids)
     if _lock_models(conn, {row.model_id for row in rows.values()}):
         rows = _rows(conn, ids, lock=True)
     protected = protected_ids(conn, now)
-    stays = protected.union(late)
+    moved = set(late(conn)) if late is not None else set()
+    stays = protected | moved
     records = {row.record_id: row.id for row in rows.values() if row.id not in stays}
     parents = _derived_from_by_staying(conn, records, stays, planned)
     order = ("active", "tombstoned", "purged")
@@ -160,6 +163,8 @@ def advance_many(
             outcomes[version_id] = NOT_READY
         elif version_id in protected:
             outcomes[version_id] = PROTECTED
+        elif version_id in moved:
+            outcomes[version_id] = LATE
         elif version_id in parents:
             outcomes[version_id] = PARENT
         elif ready_before is not None and (

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from mv_orchestration.errors import IntegrityError, LeaseError, NotFoundError
 from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.registry import Registry, connect, schema
+from mv_orchestration.registry.audit import last_seq
+from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.lease import acquire_lease
 from mv_orchestration.retention import (
     apply_plan,
@@ -255,6 +257,71 @@ def test_apply_skips_what_became_protected_since_planning(
     assert skipped[bounced.ref] == "alias staging moved to it after planning"
     statuses = _statuses(registry)
     assert [statuses[v.ref] for v in versions] == ["active"] * 3 + ["tombstoned", "active"]
+
+
+def test_apply_finds_alias_moves_the_plan_did_not_see_by_audit_order_not_by_clock(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A planner whose clock runs ahead: moves after its snapshot carry earlier times."""
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(4)]
+    before = _last_seq(registry)
+    plan = plan_retention(registry, KEEP_ONE, now=utcnow() + timedelta(hours=1))
+    assert plan.audit_seq == before  # its own event comes after
+    assert load_plan(registry, plan.id).audit_seq == plan.audit_seq
+    bounced, free = versions[:2]
+    registry.promote(bounced.ref, "staging")
+    registry.promote(versions[3].ref, "staging")  # staging moved on: bounced is unprotected
+    report = apply_plan(registry, plan.id)
+    assert report.tombstoned == [free.ref, versions[2].ref]
+    skipped = {s.ref: s.reason for s in report.skipped}
+    assert skipped == {bounced.ref: "alias staging moved to it after planning"}
+
+
+def test_apply_rereads_alias_moves_in_each_batch(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An alias that moves to a candidate and on again while the apply runs."""
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(4)]
+    plan = plan_retention(registry, KEEP_ONE)
+    first, bounced = versions[0], versions[2]
+    write = registry.write
+
+    def moving_after_the_first_batch(name: str, operation: Any) -> Any:
+        result = write(name, operation)
+        if name == "retention tombstone" and _statuses(registry)[first.ref] == "tombstoned":
+            monkeypatch.setattr(registry, "write", write)
+            registry.promote(bounced.ref, "staging")
+            registry.promote(versions[3].ref, "staging")
+        return result
+
+    monkeypatch.setattr(registry, "write", moving_after_the_first_batch)
+    report = apply_plan(registry, plan.id, batch_size=1)
+    assert report.tombstoned == [first.ref, versions[1].ref]
+    assert [(s.ref, s.reason) for s in report.skipped] == [
+        (bounced.ref, "alias staging moved to it after planning")
+    ]
+    assert _statuses(registry)[bounced.ref] == "active"
+
+
+def test_a_plan_without_a_snapshot_position_falls_back_to_move_times(
+    registry: Registry, tmp_path: Path
+) -> None:
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(3)]
+    snapshot = load_snapshot(registry)
+    snapshot.audit_seq = None
+    plan = make_plan(policy_from_text("rules:\n  - keep_last: 1\n"), snapshot)
+    assert plan.audit_seq is None and "audit_seq" not in plan.content()
+    save_plan(registry, plan)
+    registry.promote(versions[0].ref, "staging")
+    registry.promote(versions[2].ref, "staging")
+    report = apply_plan(registry, plan.id)
+    assert report.tombstoned == [versions[1].ref]
+    assert [s.reason for s in report.skipped] == ["alias staging moved to it after planning"]
+
+
+def _last_seq(registry: Registry) -> int:
+    with registry.engine.connect() as conn:
+        return last_seq(conn)
 
 
 def test_apply_spares_the_ancestors_of_a_version_held_since_planning(

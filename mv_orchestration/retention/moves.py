@@ -1,0 +1,64 @@
+"""Alias moves a plan did not see: the versions its keep rules might keep now.
+
+A plan records the audit log's last sequence number in its snapshot (``audit_seq``).
+Every alias move appends its event in the move's own transaction, and sequence numbers
+follow commit order, so the alias events after that number are exactly the moves the plan
+did not see, including one that started before the snapshot was read and committed after
+it. :class:`LateMoves` reads them again in each batch's transaction, from where it last
+stopped. A plan without ``audit_seq`` falls back to moves made at or after its creation.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Connection, select
+
+from mv_orchestration.registry import schema
+from mv_orchestration.registry.audit import last_seq
+from mv_orchestration.retention.plan import RetentionPlan
+
+MOVE_EVENTS = ("alias.set", "alias.rollback")  # the alias actions that point it at a version
+
+
+class LateMoves:
+    """The versions an alias moved to after ``plan``'s snapshot, with why they stay:
+    :attr:`late` (version id -> reason), grown by :meth:`read`."""
+
+    def __init__(self, plan: RetentionPlan) -> None:
+        self.late: dict[int, str] = {}
+        self._seen = plan.audit_seq
+        self._created_at = plan.created_at
+
+    def read(self, conn: Connection) -> dict[int, str]:
+        """Add the moves committed since the last read (or since the plan) and return
+        :attr:`late`; run inside the transaction that acts on what it returns."""
+        h = schema.alias_history
+        query = select(h.c.to_version_id, h.c.alias).where(h.c.to_version_id.is_not(None))
+        if self._seen is None:
+            query = query.where(h.c.at >= self._created_at)
+        else:
+            history_ids = self._history_ids(conn, self._seen)
+            if not history_ids:
+                return self.late
+            query = query.where(h.c.id.in_(history_ids))
+        for version_id, alias in conn.execute(query.order_by(h.c.id)):
+            self.late.setdefault(version_id, f"alias {alias} moved to it after planning")
+        return self.late
+
+    def _history_ids(self, conn: Connection, after_seq: int) -> list[int]:
+        """The alias history ids of the move events after ``after_seq``, up to the last
+        event now (read first: nothing committed meanwhile is skipped), where the next
+        read starts."""
+        t = schema.audit_events
+        last = last_seq(conn)
+        if last <= after_seq:
+            return []
+        payloads = conn.execute(
+            select(t.c.payload)
+            .where(t.c.seq > after_seq, t.c.seq <= last, t.c.action.in_(MOVE_EVENTS))
+            .order_by(t.c.seq)
+        ).scalars()
+        history_ids = [json.loads(payload)["history_id"] for payload in payloads]
+        self._seen = last
+        return history_ids
