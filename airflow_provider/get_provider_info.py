@@ -40,6 +40,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "S3 secret access key",
         "schema": {"type": ["string", "null"], "format": "password"},
     },
+    "aws_session_token": {
+        "label": "S3 session token",
+        "description": "For temporary (STS) credentials, with their key id and secret.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
 }
 
 #: Which standard connection fields the form shows, and how they are labelled.

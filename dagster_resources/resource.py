@@ -23,7 +23,10 @@ class ModelRegistryResource(dg.ConfigurableResource):
     """Connects to the registry and runs the core's operations with Dagster's run identity.
 
     Both URLs default to ``MVO_REGISTRY_URL`` / ``MVO_STORE_URL`` and then to the embedded
-    default (SQLite and a local directory under ``MVO_HOME``).
+    default (SQLite and a local directory under ``MVO_HOME``). An S3 store signs with the
+    AWS default chain, or with the key pair (and session token) given here, best as
+    ``dg.EnvVar`` so Dagster shows the variable's name, not its value; they are handed to
+    the store in memory, never exported to the process environment.
 
     Inside a Dagster run, promotions, rollbacks and retention are recorded in the audit log
     with the run as actor: ``dagster:<job>/<run id>/<step>`` when the op or asset context
@@ -37,6 +40,16 @@ class ModelRegistryResource(dg.ConfigurableResource):
     store_url: str | None = Field(
         default=None, description="Artifact store URL (file:///... or s3://bucket/prefix?...)."
     )
+    aws_access_key_id: str | None = Field(
+        default=None,
+        description="S3 access key id for an s3:// store (empty: the AWS default chain).",
+    )
+    aws_secret_access_key: str | None = Field(
+        default=None, description="S3 secret access key; set it with dg.EnvVar."
+    )
+    aws_session_token: str | None = Field(
+        default=None, description="S3 session token of temporary credentials; dg.EnvVar."
+    )
 
     _registry: Registry | None = PrivateAttr(default=None)
     _run: RunContext | None = PrivateAttr(default=None)
@@ -45,8 +58,16 @@ class ModelRegistryResource(dg.ConfigurableResource):
         """The connected core registry (connected on first use, then reused)."""
         if self._registry is None:
             from mv_orchestration.registry import connect
+            from mv_orchestration.store.credentials import S3Credentials
 
-            self._registry = connect(registry_url=self.registry_url, store_url=self.store_url)
+            credentials = S3Credentials.from_pair(
+                self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token
+            )
+            self._registry = connect(
+                registry_url=self.registry_url,
+                store_url=self.store_url,
+                store_credentials=credentials,
+            )
         return self._registry
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

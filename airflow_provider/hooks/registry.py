@@ -8,7 +8,8 @@ A connection holds (all optional):
   ``s3://bucket/prefix?region=eu-west-1``);
 * ``password`` - the registry database password, put into the URL only in memory, when
   connecting (Airflow masks it in logs; the registry never records it);
-* ``extra.aws_access_key_id`` / ``extra.aws_secret_access_key`` - S3 credentials for an
+* ``extra.aws_access_key_id`` / ``extra.aws_secret_access_key`` (and
+  ``extra.aws_session_token`` for temporary credentials) - S3 credentials for an
   ``s3://`` store (otherwise the usual AWS credential chain of the worker applies). They
   are handed to the core in memory (never through ``os.environ``, so neither other
   threads nor the task's own code see them) and masked in Airflow's logs.
@@ -133,10 +134,11 @@ def _store_credentials(extra: dict[str, Any]) -> S3Credentials | None:
 
     key_id = _extra_field(extra, "aws_access_key_id")
     secret = _extra_field(extra, "aws_secret_access_key")
-    for value in (key_id, secret):
+    token = _extra_field(extra, "aws_session_token")
+    for value in (key_id, secret, token):
         if value:
             mask_secret(value)
-    return S3Credentials.from_pair(key_id, secret)
+    return S3Credentials.from_pair(key_id, secret, token)
 
 
 def _extra_field(extra: dict[str, Any], name: str) -> str | None:

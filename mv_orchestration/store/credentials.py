@@ -32,13 +32,18 @@ class S3Credentials:
 
     @classmethod
     def from_pair(
-        cls, access_key_id: str | None, secret_access_key: str | None
+        cls,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        session_token: str | None = None,
     ) -> S3Credentials | None:
-        """The key pair as credentials; None when neither part is set (the AWS default
-        chain), :class:`ValidationError` when only one is."""
-        if not (access_key_id or secret_access_key):
+        """The key pair (and session token) as credentials; None when none is set (the AWS
+        default chain), :class:`ValidationError` when the pair is incomplete."""
+        if not (access_key_id or secret_access_key or session_token):
             return None
-        return cls(access_key_id or "", secret_access_key or "")
+        if session_token and not (access_key_id and secret_access_key):
+            raise ValidationError("an S3 session token needs its access key id and secret")
+        return cls(access_key_id or "", secret_access_key or "", session_token or None)
 
     def filesystem_options(self) -> dict[str, str]:
         """The ``pyarrow.fs.S3FileSystem`` arguments for these credentials."""

@@ -100,6 +100,7 @@ def test_s3_credentials_are_handed_over_in_memory_and_masked(
 ) -> None:
     from airflow.sdk.log import redact
 
+    from mv_orchestration.errors import ValidationError
     from mv_orchestration.store.credentials import S3Credentials
 
     monkeypatch.setenv("AWS_SESSION_TOKEN", "worker-session-token")
@@ -110,6 +111,13 @@ def test_s3_credentials_are_handed_over_in_memory_and_masked(
     assert "unit-secret-key" not in repr(credentials)
     assert redact("signed with unit-secret-key") == "signed with ***"
     assert _store_credentials({}) is None
+
+    temporary = _store_credentials({**extra, "aws_session_token": "conn-session-token"})
+    assert temporary == S3Credentials("conn-key-id", "unit-secret-key", "conn-session-token")
+    assert "conn-session-token" not in repr(temporary)
+    assert redact("token conn-session-token") == "token ***"
+    with pytest.raises(ValidationError, match="session token needs"):
+        _store_credentials({"aws_session_token": "lonely-token"})
 
 
 @pytest.mark.s3

@@ -65,6 +65,12 @@ def test_credentials_are_checked_and_never_shown() -> None:
     assert S3Credentials.from_pair("AKIAEXAMPLE", "s") == S3Credentials("AKIAEXAMPLE", "s")
     with pytest.raises(ValidationError, match="access_key_id"):
         S3Credentials.from_pair(None, "very-secret")
+    temporary = S3Credentials.from_pair("ASIAEXAMPLE", "s", "session-token")
+    assert temporary == S3Credentials("ASIAEXAMPLE", "s", "session-token")
+    assert temporary.filesystem_options()["session_token"] == "session-token"
+    assert "session-token" not in repr(temporary)
+    with pytest.raises(ValidationError, match="session token needs"):
+        S3Credentials.from_pair(None, None, "session-token")
 
 
 def test_credentials_for_a_store_not_on_s3_are_refused(tmp_path: Path) -> None:

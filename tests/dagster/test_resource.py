@@ -1,11 +1,13 @@
 """The registry resource and the explicit MaterializeResult path, in real runs."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from dagster_resources import ModelRegistryResource, version_result
+from mv_orchestration.errors import ValidationError
 from tests.dagster.helpers import materialization, value
 
 PARTS = dg.StaticPartitionsDefinition(["2024-01", "2024-02"])
@@ -139,3 +141,33 @@ def test_capture_outside_a_run_has_no_idempotency_key(mv_registry) -> None:
     assert capture.context.idempotency_key() is None
     with pytest.raises(TypeError):
         mv_registry.run_context(object())
+
+
+@pytest.mark.s3
+def test_s3_keys_from_env_vars_sign_the_store_without_touching_the_environment(
+    s3_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys bound with ``dg.EnvVar`` (not the AWS_* names) reach the store in memory."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent-credentials"))
+    monkeypatch.setenv("TEAM_S3_KEY", "testing")
+    monkeypatch.setenv("TEAM_S3_SECRET", "team-s3-secret")
+    before = dict(os.environ)
+    resource = ModelRegistryResource(
+        registry_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        store_url=s3_store_url,
+        aws_access_key_id=dg.EnvVar("TEAM_S3_KEY"),
+        aws_secret_access_key=dg.EnvVar("TEAM_S3_SECRET"),
+    )
+    try:
+        mat = _materialize_explicit({"mv_registry": resource}, "w-s3")
+        ref = str(value(mat.metadata["mv/ref"]))
+        assert resource.verify(ref).ok
+        assert resource.get_registry().store.url.startswith("s3://")
+    finally:
+        resource.close()
+    assert dict(os.environ) == before
+    with pytest.raises(ValidationError, match="session token needs"):
+        ModelRegistryResource(aws_session_token="lonely-token").get_registry()
