@@ -29,6 +29,7 @@ from mv_orchestration.registry.prepared import Prepared
 
 _PG_AUDIT_LOCK = 0x6D766F5F61756469  # "mvo_audi"
 _PAGE = 1000
+PIN_EVENT, UNPIN_EVENT = "object.pin", "object.unpin"  # see registry.pins
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _LAST = Prepared(
     select(schema.audit_events.c.seq, schema.audit_events.c.digest)
@@ -121,12 +122,14 @@ def iter_events(conn: Connection) -> Iterator[Any]:
 
 
 def verify_chain(conn: Connection) -> ChainResult:
-    """Recompute the chain and cross-check it against versions, alias moves and holds."""
+    """Recompute the chain and cross-check it against versions, alias moves, holds and
+    pins."""
     problems: list[str] = []
     prev: str | None = None
     expected_seq = 1
     count = 0
     covered: dict[str, set[Any]] = {"record_id": set(), "history_id": set(), "hold_id": set()}
+    pins: dict[tuple[str, str], tuple[str, str]] = {}  # as the pin events leave them
     for row in iter_events(conn):
         count += 1
         if row.seq != expected_seq:
@@ -147,10 +150,37 @@ def verify_chain(conn: Connection) -> ChainResult:
             for key, seen in covered.items():
                 if key in payload:
                     seen.add(payload[key])
+            _follow_pins(pins, row.action, payload)
         prev = row.digest
         expected_seq = row.seq + 1
     problems.extend(_uncovered(conn, covered))
+    problems.extend(_unrecorded_pins(conn, pins))
     return ChainResult(events=count, problems=problems)
+
+
+def _follow_pins(
+    pins: dict[tuple[str, str], tuple[str, str]], action: str, payload: dict[str, Any]
+) -> None:
+    """Update ``pins`` ((owner, key) -> (digest, kind)) with one event."""
+    if action == PIN_EVENT:
+        pins[(payload["owner"], payload["key"])] = (payload["digest"], payload["kind"])
+    elif action == UNPIN_EVENT:
+        pins.pop((payload["owner"], payload["key"]), None)
+
+
+def _unrecorded_pins(conn: Connection, pins: dict[tuple[str, str], tuple[str, str]]) -> list[str]:
+    """Pins that differ from what their last audit event recorded."""
+    p = schema.object_pins
+    problems = []
+    rows = conn.execute(
+        select(p.c.owner, p.c.key, p.c.digest, p.c.kind).order_by(p.c.owner, p.c.key)
+    )
+    for owner, key, digest, kind in rows:
+        if pins.pop((owner, key), None) != (digest, kind):
+            problems.append(f"pin {owner}:{key}: no audit event records it as it is")
+    for owner, key in sorted(pins):
+        problems.append(f"pin {owner}:{key}: removed without an audit event")
+    return problems
 
 
 def _uncovered(conn: Connection, covered: dict[str, set[Any]]) -> list[str]:

@@ -36,11 +36,10 @@ from mv_orchestration.errors import (
 )
 from mv_orchestration.hashing.digest import parse_digest
 from mv_orchestration.registry import schema
-from mv_orchestration.registry.audit import append_event, default_actor
+from mv_orchestration.registry.audit import PIN_EVENT, UNPIN_EVENT, append_event, default_actor
 from mv_orchestration.registry.presence import first_few, lock_out_sweeps, tree_files
 
 OBJECT, TREE = schema.PIN_KINDS
-PIN_EVENT, UNPIN_EVENT = "object.pin", "object.unpin"
 OWNER_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_KEY = 440  # the audit subject ``owner:key`` fits its 512 characters
 MAX_ACTOR = 256

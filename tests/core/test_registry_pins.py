@@ -19,8 +19,9 @@ from mv_orchestration.errors import (
     SweptObjectError,
     ValidationError,
 )
-from mv_orchestration.registry import Registry, connect
+from mv_orchestration.registry import Registry, connect, schema
 from mv_orchestration.registry.audit import default_actor
+from mv_orchestration.registry.clock import utcnow
 from mv_orchestration.registry.migrations import alembic_config, ensure_schema, head
 from mv_orchestration.registry.pins import MAX_KEY
 from mv_orchestration.retention import collect_garbage
@@ -96,6 +97,28 @@ def test_pin_unpin_and_pins_round_trip_with_audit_events(registry: Registry) -> 
     )
     assert len(events) == 4
     assert registry.verify_audit().ok
+
+
+def test_audit_verify_reports_pins_changed_behind_the_audit_log(registry: Registry) -> None:
+    kept, other = registry.store.put_bytes(b"kept"), registry.store.put_bytes(b"other")
+    registry.pin("dagster", "features", kept)
+    registry.pin("dagster", "labels", kept)
+    registry.pin("dagster", "gone", kept)
+    registry.unpin("dagster", "gone")
+    assert registry.verify_audit().ok
+    p = schema.object_pins
+    with registry.engine.begin() as conn:
+        conn.execute(p.update().where(p.c.key == "features").values(digest=other))
+        conn.execute(p.delete().where(p.c.key == "labels"))
+        row = {"digest": other, "kind": "object", "pinned_at": utcnow(), "actor": "intruder"}
+        conn.execute(p.insert().values(owner="jobs", key="planted", **row))
+    report = registry.verify_audit()
+    assert not report.ok
+    assert sorted(report.problems) == [
+        "pin dagster:features: no audit event records it as it is",
+        "pin dagster:labels: removed without an audit event",
+        "pin jobs:planted: no audit event records it as it is",
+    ]
 
 
 def test_a_tree_pin_needs_its_manifest_and_files(registry: Registry, tmp_path: Path) -> None:
