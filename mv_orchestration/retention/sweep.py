@@ -9,7 +9,9 @@ checked against everything registered since the mark, objects still unreferenced
 deleted, and one event (``action``, referencing its intent's sequence number) lists what
 was deleted, what was already absent (deleted by a batch that never finished), what was
 spared and what failed to delete. Failed deletions are raised as :class:`DeleteError`
-once that event is committed.
+once that event is committed. A batch stopped by a lost lease still gets its event, saying
+so (and listing what an earlier attempt of it deleted), before :class:`LeaseError` is
+raised.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
-from mv_orchestration.errors import DeleteError
+from mv_orchestration.errors import DeleteError, LeaseError
 from mv_orchestration.registry.audit import append_event
 from mv_orchestration.retention.marks import Marks, marks_since
 
@@ -112,6 +115,17 @@ class _Batch:
         append_event(conn, self.action, self.subject, payload, self.actor)
         return removed, absent, spared
 
+    def stop(self, conn: Connection, intent: int, error: LeaseError) -> None:
+        """Record that the batch stopped with the lease lost (what an earlier attempt
+        deleted, if any, and why)."""
+        payload = {
+            "intent": intent,
+            "objects": sorted(self.gone),
+            "bytes": sum(self.gone.values()),
+            "stopped": str(error),
+        }
+        append_event(conn, self.action, self.subject, payload, self.actor)
+
 
 def sweep(
     registry: Any,
@@ -138,9 +152,13 @@ def sweep(
             before_batch()
         batch = _Batch(registry, marks, action, subject, actor, lease, items)
         intent = registry.write(f"{action} intent", batch.intent)
-        removed, absent, spared = registry.write(
-            f"{action} batch", lambda conn, b=batch, i=intent: b.delete(conn, i)
-        )
+        try:
+            removed, absent, spared = registry.write(
+                f"{action} batch", lambda conn, b=batch, i=intent: b.delete(conn, i)
+            )
+        except LeaseError as lost:
+            registry.write(f"{action} stopped", partial(batch.stop, intent=intent, error=lost))
+            raise
         result.deleted.update((digest, batch.gone[digest]) for digest in removed)
         result.absent.extend(absent)
         result.referenced.extend(spared)
