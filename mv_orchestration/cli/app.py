@@ -70,6 +70,7 @@ def _register_commands() -> None:
         demo_command,
         hold_commands,
         lineage_commands,
+        pin_commands,
         repro_commands,
         retention_commands,
         version_commands,
@@ -78,10 +79,12 @@ def _register_commands() -> None:
     for module in (
         version_commands,
         hold_commands,
+        pin_commands,
         audit_commands,
         data_commands,
         retention_commands,
         lineage_commands,
+        pin_commands,
         repro_commands,
         demo_command,
     ):

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mv_orchestration.capture.jsonform import JsonForm
 from mv_orchestration.cli.state import state
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -19,11 +18,11 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 def to_jsonable(value: Any) -> Any:
-    """Turn pydantic models and capture results (and lists/dicts of them) into JSON-safe
-    values."""
+    """Turn pydantic models and anything with a ``to_json`` (capture results, pins; and
+    lists/dicts of them) into JSON-safe values."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
-    if isinstance(value, JsonForm):
+    if callable(getattr(value, "to_json", None)):
         return value.to_json()
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}

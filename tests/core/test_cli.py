@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mv_orchestration.cli import main
+from mv_orchestration.hashing.digest import digest_bytes
 
 
 @pytest.fixture
@@ -127,6 +128,8 @@ def test_verify_exits_1_on_tampered_bytes(mvo, model_dir: Path, tmp_path: Path) 
         (("register", "digits", ".", "--version", "1.0"), 2),
         (("rollback", "digits"), 3),
         (("verify",), 2),
+        (("pin", "remove", "dagster", "never-pinned"), 3),
+        (("pin", "add", "Bad Owner", "k", "blake3:" + "0" * 64), 2),
     ],
 )
 def test_user_errors_are_one_line_with_documented_exit_codes(
@@ -148,6 +151,31 @@ def test_audit_and_retention_plan(mvo, model_dir: Path) -> None:
     assert [v["decision"] for v in plan["versions"]] == ["keep"]
     code, out, _ = mvo("retention", "show", plan["id"], "--json")
     assert code == 0 and json.loads(out)["digest"] == plan["digest"]
+
+
+def test_pin_add_list_remove(mvo, model_dir: Path) -> None:
+    register(mvo, model_dir)
+    digest = digest_bytes((model_dir / "weights.bin").read_bytes())  # a stored object
+    code, _, err = mvo("pin", "add", "ops", "keep/this", digest, "--tree")
+    assert code == 1 and "not a manifest" in err  # a tree pin needs a manifest
+    code, out, err = mvo("pin", "add", "ops", "keep/this", digest, "--json")
+    assert code == 0, err
+    assert {k: json.loads(out)[k] for k in ("owner", "key", "digest", "kind")} == {
+        "owner": "ops",
+        "key": "keep/this",
+        "digest": digest,
+        "kind": "object",
+    }
+    code, out, _ = mvo("pin", "list")
+    assert code == 0 and "keep/this" in out and digest[:19] in out
+    code, out, _ = mvo("pin", "list", "--owner", "dagster", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = mvo("pin", "remove", "ops", "keep/this")
+    assert code == 0 and f"unpinned ops:keep/this ({digest})" in out
+    code, out, _ = mvo("pin", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = mvo("audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
 
 
 def test_rollback_without_a_previous_target_is_refused(mvo, model_dir: Path) -> None:
