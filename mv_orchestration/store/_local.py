@@ -99,19 +99,9 @@ class LocalBackend:
         return _unlink(self._path(key))
 
     def list(self, prefix: str) -> Iterator[tuple[str, int, datetime]]:
-        root = self._root_text
-        for dirpath, _, filenames in os.walk(os.path.join(root, prefix)):
-            relative = os.path.relpath(dirpath, root)
-            directory = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
-            for name in filenames:
-                if name.startswith(TMP_PREFIX):
-                    continue
-                try:
-                    st = os.stat(os.path.join(dirpath, name))
-                except FileNotFoundError:
-                    continue
-                mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
-                yield directory + name, st.st_size, mtime
+        top = os.path.join(self._root_text, prefix)
+        relative = os.path.relpath(top, self._root_text)
+        yield from _files(top, "" if relative == os.curdir else relative.replace(os.sep, "/") + "/")
 
     def sweep_temporary(self, older_than_s: float) -> int:
         cutoff = time.time() - older_than_s
@@ -206,3 +196,25 @@ def _unlink(path: str | Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def _files(directory: str, keys: str) -> Iterator[tuple[str, int, datetime]]:
+    """``(key, size, mtime)`` of every file under ``directory`` (keys start with ``keys``),
+    staging files, symbolic links to directories and whatever vanishes meanwhile
+    excluded. Each file is stat'ed once, through its directory entry."""
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir():
+            if not entry.is_symlink():
+                yield from _files(entry.path, keys + entry.name + "/")
+            continue
+        if entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            st = entry.stat()
+        except FileNotFoundError:
+            continue
+        yield keys + entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
