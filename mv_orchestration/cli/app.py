@@ -84,7 +84,6 @@ def _register_commands() -> None:
         data_commands,
         retention_commands,
         lineage_commands,
-        pin_commands,
         repro_commands,
         demo_command,
     ):

@@ -254,16 +254,11 @@ def export_registry(
 @contextmanager
 def _snapshot(registry: Registry) -> Iterator[Connection]:
     """One read-only transaction seeing a single snapshot of the registry."""
-    from mv_orchestration.registry.database import READ_ONLY
+    from mv_orchestration.registry.database import snapshot_connection
 
-    options: dict[str, Any] = {READ_ONLY: True}
-    with registry.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            options["isolation_level"] = "REPEATABLE READ"
-        conn.execution_options(**options)
-        with conn.begin() as transaction:
-            yield conn
-            transaction.rollback()
+    with snapshot_connection(registry.engine) as conn, conn.begin() as transaction:
+        yield conn
+        transaction.rollback()
 
 
 def _export_table(conn: Connection, table: _Table, out: Path, fmt: str) -> ExportedTable:

@@ -150,7 +150,9 @@ def verify_chain(conn: Connection) -> ChainResult:
             for key, seen in covered.items():
                 if key in payload:
                     seen.add(payload[key])
-            _follow_pins(pins, row.action, payload)
+            malformed = _follow_pins(pins, row.action, payload)
+            if malformed:
+                problems.append(f"event #{row.seq}: {malformed}")
         prev = row.digest
         expected_seq = row.seq + 1
     problems.extend(_uncovered(conn, covered))
@@ -160,12 +162,21 @@ def verify_chain(conn: Connection) -> ChainResult:
 
 def _follow_pins(
     pins: dict[tuple[str, str], tuple[str, str]], action: str, payload: dict[str, Any]
-) -> None:
-    """Update ``pins`` ((owner, key) -> (digest, kind)) with one event."""
+) -> str | None:
+    """Update ``pins`` ((owner, key) -> (digest, kind)) with one event; what is wrong
+    with a pin event that lacks those fields as text (None: nothing)."""
+    if action not in (PIN_EVENT, UNPIN_EVENT):
+        return None
+    fields = [payload.get(name) for name in ("owner", "key", "digest", "kind")]
+    texts = [value for value in fields if isinstance(value, str)]
+    if len(texts) != len(fields):
+        return f"{action} event without its owner, key, digest and kind as text"
+    owner, key, digest, kind = texts
     if action == PIN_EVENT:
-        pins[(payload["owner"], payload["key"])] = (payload["digest"], payload["kind"])
-    elif action == UNPIN_EVENT:
-        pins.pop((payload["owner"], payload["key"]), None)
+        pins[(owner, key)] = (digest, kind)
+    else:
+        pins.pop((owner, key), None)
+    return None
 
 
 def _unrecorded_pins(conn: Connection, pins: dict[tuple[str, str], tuple[str, str]]) -> list[str]:

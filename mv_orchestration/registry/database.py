@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -82,6 +82,15 @@ def parse_url(url: str) -> URL:
         f"unsupported registry URL scheme {parsed.drivername!r}: "
         "use sqlite:///PATH or postgresql+psycopg://..."
     )
+
+
+def snapshot_connection(engine: Engine) -> Connection:
+    """A connection whose transactions are read-only and each see one state of the
+    registry (``REPEATABLE READ`` on PostgreSQL; a SQLite read transaction always does)."""
+    connection = engine.connect().execution_options(**{READ_ONLY: True})
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection
 
 
 def create_registry_engine(url: str, *, mounts_path: str = "/proc/mounts") -> Engine:

@@ -23,7 +23,7 @@ from mv_orchestration.registry import holds as hold_ops
 from mv_orchestration.registry import queries, schema
 from mv_orchestration.registry.audit import append_event, verify_chain
 from mv_orchestration.registry.clock import utcnow
-from mv_orchestration.registry.database import READ_ONLY
+from mv_orchestration.registry.database import snapshot_connection
 from mv_orchestration.registry.entities import (
     AliasMove,
     AuditEvent,
@@ -74,11 +74,10 @@ class Registry:
         return with_retry(attempt, what=what)
 
     def read(self, operation: Callable[[Connection], T]) -> T:
-        """Run ``operation`` in one read transaction."""
+        """Run ``operation`` in one read transaction that sees one state of the registry."""
 
         def attempt() -> T:
-            connection = self.engine.connect().execution_options(**{READ_ONLY: True})
-            with connection as conn, conn.begin():
+            with snapshot_connection(self.engine) as conn, conn.begin():
                 return operation(conn)
 
         return with_retry(attempt, what="read")

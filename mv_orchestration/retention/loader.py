@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.clock import as_utc, utcnow
-from mv_orchestration.registry.database import READ_ONLY
+from mv_orchestration.registry.database import snapshot_connection
 from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
@@ -180,10 +180,7 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
     from their stored manifests.
     """
     taken_at = as_utc(now) if now is not None else utcnow()
-    connection = registry.engine.connect().execution_options(**{READ_ONLY: True})
-    if connection.dialect.name == "postgresql":
-        connection = connection.execution_options(isolation_level="REPEATABLE READ")
-    with gc_paused(), connection as conn, conn.begin():
+    with gc_paused(), snapshot_connection(registry.engine) as conn, conn.begin():
         names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
         versions = _versions(conn, names)
         objects = _objects(conn)

@@ -32,33 +32,32 @@ class LateMoves:
 
     def read(self, conn: Connection) -> dict[int, str]:
         """Add the moves committed since the last read (or since the plan) and return
-        :attr:`late`; run inside the transaction that acts on what it returns."""
+        :attr:`late`; run inside the transaction that acts on what it returns (a retried
+        transaction reads again from the same place)."""
         h = schema.alias_history
-        query = select(h.c.to_version_id, h.c.alias).where(h.c.to_version_id.is_not(None))
+        moves = select(h.c.to_version_id, h.c.alias).where(h.c.to_version_id.is_not(None))
+        last: int | None = None
         if self._seen is None:
-            query = query.where(h.c.at >= self._created_at)
+            moves = moves.where(h.c.at >= self._created_at)
         else:
-            history_ids = self._history_ids(conn, self._seen)
-            if not history_ids:
-                return self.late
-            query = query.where(h.c.id.in_(history_ids))
-        for version_id, alias in conn.execute(query.order_by(h.c.id)):
+            last, history_ids = self._history_ids(conn, self._seen)
+            moves = moves.where(h.c.id.in_(history_ids))
+        for version_id, alias in conn.execute(moves.order_by(h.c.id)):
             self.late.setdefault(version_id, f"alias {alias} moved to it after planning")
+        self._seen = last  # only now that they are in late
         return self.late
 
-    def _history_ids(self, conn: Connection, after_seq: int) -> list[int]:
-        """The alias history ids of the move events after ``after_seq``, up to the last
-        event now (read first: nothing committed meanwhile is skipped), where the next
-        read starts."""
+    @staticmethod
+    def _history_ids(conn: Connection, after_seq: int) -> tuple[int, list[int]]:
+        """The last event now (read first: nothing committed meanwhile is skipped) and the
+        alias history ids of the move events after ``after_seq`` up to it."""
         t = schema.audit_events
         last = last_seq(conn)
         if last <= after_seq:
-            return []
+            return after_seq, []
         payloads = conn.execute(
             select(t.c.payload)
             .where(t.c.seq > after_seq, t.c.seq <= last, t.c.action.in_(MOVE_EVENTS))
             .order_by(t.c.seq)
         ).scalars()
-        history_ids = [json.loads(payload)["history_id"] for payload in payloads]
-        self._seen = last
-        return history_ids
+        return last, [json.loads(payload)["history_id"] for payload in payloads]

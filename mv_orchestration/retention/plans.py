@@ -134,7 +134,7 @@ def _content(store: Any, stored: StoredPlan) -> bytes:
         return data
     try:
         return pa.CompressedInputStream(pa.BufferReader(data), stored.codec).read()
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise IntegrityError(f"retention plan {stored.id} cannot be decompressed: {exc}") from None
 
 

@@ -157,7 +157,10 @@ def sweep(
                 f"{action} batch", lambda conn, b=batch, i=intent: b.delete(conn, i)
             )
         except LeaseError as lost:
-            registry.write(f"{action} stopped", partial(batch.stop, intent=intent, error=lost))
+            try:
+                registry.write(f"{action} stopped", partial(batch.stop, intent=intent, error=lost))
+            except Exception:  # the lease error is what the caller must see
+                log.exception("%s: could not record the batch stopped by %s", action, lost)
             raise
         result.deleted.update((digest, batch.gone[digest]) for digest in removed)
         result.absent.extend(absent)

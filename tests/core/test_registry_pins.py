@@ -119,6 +119,9 @@ def test_audit_verify_reports_pins_changed_behind_the_audit_log(registry: Regist
         "pin dagster:labels: removed without an audit event",
         "pin jobs:planted: no audit event records it as it is",
     ]
+    registry.append_audit("object.pin", "x:y", {"owner": "x", "key": ["not", "text"]})
+    (malformed,) = [p for p in registry.verify_audit().problems if p.startswith("event #")]
+    assert malformed.endswith(": object.pin event without its owner, key, digest and kind as text")
 
 
 def test_a_tree_pin_needs_its_manifest_and_files(registry: Registry, tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ from mv_orchestration.retention import (
 from mv_orchestration.retention.datasets import snapshot_objects
 from mv_orchestration.retention.leases import APPLY_LEASE
 from mv_orchestration.retention.marks import mark_registry
+from mv_orchestration.retention.moves import LateMoves
 from mv_orchestration.retention.planner import make_plan
 from mv_orchestration.retention.plans import PLAN_EVENT
 from mv_orchestration.retention.policy import policy_from_text
-from tests.core.registry_helpers import register, stored_object
+from tests.core.registry_helpers import register, stored_object, version_id
 from tests.core.test_retention_plan import ISSUE_EXAMPLE, oracle
 
 pytest_plugins = ["tests.core.registry_fixtures"]
@@ -180,6 +181,21 @@ def test_tampered_stored_plan_is_refused(sqlite_registry: Registry, tmp_path) ->
     assert _statuses(sqlite_registry) == {"churn@1.0.0": "active"}
 
 
+def test_a_stored_plan_whose_json_is_another_plan_is_refused(
+    sqlite_registry: Registry, tmp_path
+) -> None:
+    """The object passes the store's check and decompresses, but holds other JSON."""
+    register(sqlite_registry, "churn", tmp_path, "a")
+    plan = plan_retention(sqlite_registry, KEEP_ONE)
+    other = plan_retention(sqlite_registry, {"rules": [{"keep_last": 2}]})
+    payload = _audit(sqlite_registry, PLAN_EVENT)[1][1]  # the other plan's object
+    payload["digest"] = plan.digest
+    sqlite_registry.append_audit(PLAN_EVENT, "plan-00000000000000fe", payload)
+    with pytest.raises(IntegrityError, match="does not match its recorded digest"):
+        load_plan(sqlite_registry, "plan-00000000000000fe")
+    assert load_plan(sqlite_registry, other.id) == other
+
+
 def test_a_stored_plan_that_does_not_decompress_is_refused(
     sqlite_registry: Registry, tmp_path
 ) -> None:
@@ -301,6 +317,34 @@ def test_apply_rereads_alias_moves_in_each_batch(
         (bounced.ref, "alias staging moved to it after planning")
     ]
     assert _statuses(registry)[bounced.ref] == "active"
+
+
+def test_alias_moves_read_again_after_a_failed_read_are_not_lost(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A batch transaction retried after failing mid-read reads the same moves again."""
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(2)]
+    plan = plan_retention(registry, KEEP_ONE)
+    registry.promote(versions[0].ref, "staging")
+    moves = LateMoves(plan)
+
+    class FailingThirdQuery:
+        def __init__(self, conn: Any) -> None:
+            self.conn, self.calls = conn, 0
+
+        def execute(self, *args: Any) -> Any:
+            self.calls += 1
+            if self.calls == 3:  # the alias history, after the audit events
+                raise ConnectionError("dropped")
+            return self.conn.execute(*args)
+
+    with pytest.raises(ConnectionError):
+        registry.read(lambda conn: moves.read(FailingThirdQuery(conn)))
+    assert moves.late == {}
+    late = registry.read(moves.read)
+    assert late == {
+        version_id(registry, versions[0].ref): "alias staging moved to it after planning"
+    }
 
 
 def test_a_plan_without_a_snapshot_position_falls_back_to_move_times(
