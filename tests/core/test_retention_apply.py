@@ -125,8 +125,9 @@ def test_issue_example_plans_and_stores_a_readable_plan(registry: Registry, tmp_
     assert load_plan(registry, plan.id) == plan
     assert load_plan(registry, plan.digest) == plan
     # stored compressed as it was encoded: the same JSON an in-memory encoding gives
-    assert (stored.object, stored.codec) != (plan.digest, None)
-    assert _decompressed(registry.store.get_bytes(stored.object)) == plan.content_bytes()
+    stored_bytes = registry.store.get_bytes(stored.object)
+    assert stored.codec == "zstd" and stored_bytes != plan.content_bytes()
+    assert _decompressed(stored_bytes) == plan.content_bytes()
     assert digest_bytes(plan.content_bytes()) == plan.digest
     assert save_plan(registry, plan) == stored and stored_plans(registry) == [stored]
     with pytest.raises(NotFoundError):
