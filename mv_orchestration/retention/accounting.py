@@ -3,26 +3,31 @@
 An object is freed only when no version that keeps its bytes references it. Each freed
 object is attributed to exactly one version or snapshot (the first in plan order), so the
 per-entry numbers add up to the plan's totals. The work is done over the snapshot's
-object rows with set lookups, a few passes in all, without grouping them per version.
+object rows as Arrow columns (hash lookups, filters, one sort when objects are shared),
+without a Python object per row or grouping them per version.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import attrgetter
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mv_orchestration.retention.durations import format_duration, when_text
 from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion
 from mv_orchestration.retention.policy import RetentionPolicy
-from mv_orchestration.retention.snapshot import PURGED, ObjectRef, RegistrySnapshot, VersionInfo
+from mv_orchestration.retention.snapshot import PURGED, RegistrySnapshot, VersionInfo, object_table
 
 GONE = frozenset({"purge", "purged"})
 _ID, _MODEL, _VERSION, _STATUS = map(attrgetter, ("id", "model", "version", "status"))
-_DIGEST = itemgetter(1)  # of a (position, digest, size) row
+_CLAIM_ORDER = [("code", "ascending"), ("position", "ascending"), ("row", "ascending")]
+_DELETE_ORDER = [("position", "ascending"), ("digest", "ascending"), ("size", "ascending")]
 _planned = partial(tuple.__new__, PlannedVersion)  # all fields, without a Python-level call
 
 
@@ -52,40 +57,33 @@ def _snapshot_decision(
     )
 
 
-def _objects_by_role(
-    rows: list[ObjectRef], position_of: dict[int, int], holds: set[int], purges: set[int]
-) -> tuple[set[str], list[tuple[int, str, int]]]:
-    """Objects kept versions (``holds``) hold, and the ``(position, digest, size)`` rows of
-    the versions to purge."""
-    kept_objects = {digest for version_id, digest, _ in rows if version_id in holds}
-    purging = [(position_of[v], digest, size) for v, digest, size in rows if v in purges]
-    return kept_objects, purging
+def _ids(values: Iterable[int]) -> pa.Array:
+    return pa.array(values, pa.int64())
 
 
-def _freeing_later(
-    rows: list[ObjectRef],
-    position_of: dict[int, int],
-    not_freeing: set[int],
-    kept_objects: set[str],
-) -> list[tuple[int, str, int]]:
-    """The ``(plan position, digest, size)`` rows of the versions that stay but that nothing
-    keeps (tombstones, waits) and that no kept version or snapshot holds: a later purge
-    frees them."""
-    return [
-        (position_of[v], digest, size)
-        for v, digest, size in rows
-        if v not in not_freeing and digest not in kept_objects and v in position_of
-    ]
+def _positions(values: Iterable[int]) -> pa.Array:
+    return pa.array(values, pa.int32())
 
 
-def _first_claims(eligible: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
-    """Each freed object attributed to the first row in plan order that frees it."""
-    first: dict[str, tuple[int, str, int]] = {}
-    for row in eligible:
-        earlier = first.get(row[1])
-        if earlier is None or row[0] < earlier[0]:
-            first[row[1]] = row
-    return list(first.values())
+def _codes_of(digests: list[str], rows: pa.Table) -> pa.Array:
+    """The codes of those of ``digests`` that some of ``rows`` reference."""
+    dictionary = rows["digest"].chunk(0).dictionary
+    found = pc.indices_nonzero(pc.is_in(dictionary, value_set=pa.array(digests, pa.string())))
+    return found.cast(pa.int32())
+
+
+def _first_claims(claims: pa.Table) -> pa.Table:
+    """Each freed object (by ``code``) attributed to the first row in plan order that frees
+    it (of equal positions, the first row)."""
+    if pc.count_distinct(claims["code"]).as_py() == claims.num_rows:
+        return claims
+    numbered = claims.append_column("row", _ids(range(claims.num_rows)))
+    ordered = claims.take(pc.sort_indices(numbered, sort_keys=_CLAIM_ORDER))
+    codes = ordered["code"].combine_chunks()
+    first = pa.concat_arrays(
+        [pa.array([True]), pc.not_equal(codes.slice(1), codes.slice(0, len(codes) - 1))]
+    )
+    return ordered.filter(first)
 
 
 def _users(
@@ -121,18 +119,16 @@ def account_bytes(
     holds the ids of versions something keeps.
     """
     ids = list(map(_ID, versions))
-    position_of = dict(zip(ids, range(len(ids)), strict=True))
-    gone = {ids[i] for i in compress(range(len(ids)), map(GONE.__contains__, decisions))}
-    purges = {ids[i] for i in compress(range(len(ids)), map("purge".__eq__, decisions))}
-    holds = {version_id for version_id in kept if version_id not in gone}
-    rows = snapshot.objects
-    snapshot_objects = {
-        digest for info in snapshot.dataset_snapshots.values() for digest, _ in info.objects
-    }
-    # kept_objects are never freed (a kept version or snapshot holds them)
-    kept_objects, purging = _objects_by_role(rows, position_of, holds, purges)
+    positions = range(len(ids))
+    gone = {ids[i] for i in compress(positions, map(GONE.__contains__, decisions))}
+    purges = list(compress(positions, map("purge".__eq__, decisions)))  # positions
+    holds = [version_id for version_id in kept if version_id not in gone]
+    rows = object_table(snapshot.objects)
+    version_ids, digests = rows["version_id"].chunk(0), rows["digest"].chunk(0)
+    codes, dictionary = digests.indices, digests.dictionary
     users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})
     for_snapshots: list[tuple[str, str, str]] = []
+    kept_by_snapshots: list[str] = []
     for digest in sorted(snapshot.dataset_snapshots):
         decision, reason = _snapshot_decision(
             users.get(digest, []),
@@ -141,22 +137,45 @@ def account_bytes(
             now,
         )
         if decision == "keep":
-            kept_objects.update(d for d, _ in snapshot.dataset_snapshots[digest].objects)
+            kept_by_snapshots += [d for d, _ in snapshot.dataset_snapshots[digest].objects]
         for_snapshots.append((digest, decision, reason))
-
-    eligible = _freeing_later(rows, position_of, gone | holds, kept_objects)
+    # kept objects are never freed: a kept version or snapshot holds them
+    kept_codes = pc.unique(codes.filter(pc.is_in(version_ids, value_set=_ids(holds))))
+    if kept_by_snapshots:
+        kept_codes = pc.unique(pa.concat_arrays([kept_codes, _codes_of(kept_by_snapshots, rows)]))
+    # a version that stays but that nothing keeps (tombstones, waits) frees the objects no
+    # kept version or snapshot holds when it is purged later
+    staying = pc.invert(pc.is_in(version_ids, value_set=_ids(gone.union(holds))))
+    later = pc.and_(staying, pc.invert(pc.is_in(codes, value_set=kept_codes)))
+    later_codes = codes.filter(later)
     # a purge frees what nothing staying retains: no kept version or snapshot, and no
     # version freeing it later
-    candidates = {digest for _, digest, _ in purging} | snapshot_objects
-    retained = candidates & kept_objects | candidates.intersection(map(_DIGEST, eligible))
-    eligible += [row for row in purging if row[1] not in retained]
-    claimed = set(map(_DIGEST, eligible))
-    claims = eligible if len(claimed) == len(eligible) else _first_claims(eligible)
+    purging = pc.is_in(version_ids, value_set=_ids(ids[i] for i in purges))
+    purging_codes = codes.filter(purging)
+    retained = pc.or_(
+        pc.is_in(purging_codes, value_set=kept_codes),
+        pc.is_in(purging_codes, value_set=later_codes),
+    )
+    freeing = pa.concat_arrays(
+        [pc.indices_nonzero(later), pc.indices_nonzero(purging).filter(pc.invert(retained))]
+    )
+    located = pa.table(
+        {
+            "position": pc.index_in(version_ids.take(freeing), value_set=_ids(ids)),
+            "code": codes.take(freeing),
+            "size": rows["size"].chunk(0).take(freeing),
+        }
+    )
+    claims = _first_claims(located.filter(pc.is_valid(located["position"])))
     freed = [0] * len(versions)
-    for position, _, size in claims:
+    for position, size in zip(
+        claims["position"].to_pylist(), claims["size"].to_pylist(), strict=True
+    ):
         freed[position] += size
-    deleted = sorted(row for row in claims if decisions[row[0]] == "purge")
-    objects = [(digest, size) for _, digest, size in deleted]
+    deleted = claims.filter(pc.is_in(claims["position"], value_set=_positions(purges)))
+    deleted = deleted.append_column("digest", dictionary.take(deleted["code"]))
+    deleted = deleted.sort_by(_DELETE_ORDER)
+    objects = list(zip(deleted["digest"].to_pylist(), deleted["size"].to_pylist(), strict=True))
     planned = list(
         map(
             _planned,
@@ -173,13 +192,22 @@ def account_bytes(
         )
     )
     snapshots = []
+    unavailable: set[str] = set()  # kept, freed later or claimed
+    if any(decision == "purge" for _, decision, _ in for_snapshots):
+        listed = sorted(
+            {d for info in snapshot.dataset_snapshots.values() for d, _ in info.objects}
+        )
+        listed_codes = _codes_of(listed, rows)
+        taken = pa.concat_arrays([kept_codes, later_codes, claims["code"].combine_chunks()])
+        found = listed_codes.filter(pc.is_in(listed_codes, value_set=taken))
+        unavailable = set(kept_by_snapshots) | set(dictionary.take(found).to_pylist())
     for digest, decision, reason in for_snapshots:
-        freed_now = 0
+        frees = 0
         if decision == "purge":
             for pair in snapshot.dataset_snapshots[digest].objects:
-                if pair[0] not in retained and pair[0] not in claimed:
-                    claimed.add(pair[0])
-                    freed_now += pair[1]
+                if pair[0] not in unavailable:
+                    unavailable.add(pair[0])
+                    frees += pair[1]
                     objects.append(pair)
-        snapshots.append(PlannedSnapshot(digest, decision, reason, freed_now))
+        snapshots.append(PlannedSnapshot(digest, decision, reason, frees))
     return planned, snapshots, objects

@@ -1,23 +1,26 @@
 """Read a :class:`RegistrySnapshot` from the registry tables in a handful of queries.
 
-Everything is read in one read transaction that sees one state of the registry
-(``REPEATABLE READ`` on PostgreSQL). Versions and their ``version_objects`` rows are each
-read in one sequential scan on the DBAPI cursor (:class:`.Prepared`): the rows are used as
-the driver returns them, and store objects stay rows (``RegistrySnapshot.objects``) instead
-of being grouped per version. Nothing is queried per version.
+Everything is read in read transactions that see one state of the registry (``REPEATABLE
+READ`` on PostgreSQL). The two large tables, versions and their ``version_objects`` rows,
+are each read in one sequential scan (:mod:`.scans`): columns of driver values for
+versions, an Arrow table for store objects (``RegistrySnapshot.objects``), read while the
+versions are built. Nothing is queried per version.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from itertools import chain, compress, repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select, text
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import aliased
 
 from mv_orchestration.registry import schema
@@ -28,6 +31,7 @@ from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
 from mv_orchestration.retention.records import time_parser
+from mv_orchestration.retention.scans import RowScans, Scans, worker_scans
 from mv_orchestration.retention.snapshot import (
     ACTIVE,
     NO_TAGS,
@@ -37,15 +41,24 @@ from mv_orchestration.retention.snapshot import (
     AliasMove,
     DatasetSnapshotInfo,
     HoldInfo,
-    ObjectRef,
     RegistrySnapshot,
     VersionInfo,
 )
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 3  # reads of a changing registry; the last scans on the snapshot connection
 _version_info = partial(tuple.__new__, VersionInfo)  # all fields, without a Python-level call
 _DATASETS = attrgetter("datasets")
 _STATUSES = {status: status for status in (ACTIVE, TOMBSTONED, PURGED)}  # one string each
+
+
+class _Read(NamedTuple):
+    versions: list[VersionInfo]
+    objects: pa.Table
+    aliases: list[AliasInfo]
+    holds: list[HoldInfo]
+    gone: set[str]
+    audit_seq: int
 
 
 def _scan(conn: Connection, sql: str) -> list[Any]:
@@ -88,14 +101,6 @@ def _datasets(conn: Connection) -> dict[int, tuple[str, ...]]:
     return {version_id: tuple(digests) for version_id, digests in found.items()}
 
 
-def _objects(conn: Connection) -> list[ObjectRef]:
-    return _scan(
-        conn,
-        "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
-        "WHERE kind <> 'snapshot_manifest'",
-    )
-
-
 def _status_times(
     ids: tuple[int, ...], statuses: tuple[str, ...], changed: tuple[Any, ...], parse: Any
 ) -> tuple[dict[int, datetime], dict[int, datetime]]:
@@ -104,7 +109,7 @@ def _status_times(
     purged: dict[int, datetime] = {}
     for index in compress(range(len(ids)), map(ACTIVE.__ne__, statuses)):
         moment = changed[index]
-        if moment is None:
+        if not moment:  # None, or SQLite's empty text
             continue
         if statuses[index] == TOMBSTONED:
             tombstoned[ids[index]] = parse(moment)
@@ -113,25 +118,21 @@ def _status_times(
     return tombstoned, purged
 
 
-def _versions(conn: Connection, names: dict[int, str]) -> list[VersionInfo]:
+def _versions(
+    columns: list[tuple[Any, ...]],
+    names: dict[int, str],
+    tags: dict[int, dict[str, str]],
+    parents: dict[int, tuple[int, ...]],
+    datasets: dict[int, tuple[str, ...]],
+    parse: Any,
+) -> list[VersionInfo]:
     """Every version, built column by column with C-level maps (a million rows make no
     per-row Python call but for the few that are not active)."""
-    tags = _tags(conn)
-    parents = _parents(conn)
-    datasets = _datasets(conn)
-    utc = " || '+00:00'" if conn.dialect.name == "sqlite" else ""  # SQLite keeps naive UTC
-    rows = _scan(
-        conn,
-        f"SELECT id, model_id, version, sort_key, created_at{utc}, status, "
-        f"status_changed_at{utc} FROM versions",
-    )
-    if not rows:
+    if not columns or not columns[0]:
         return []
-    ids, model_ids, numbers, keys, created, statuses, changed = zip(*rows, strict=True)
-    del rows
-    parse = time_parser(conn)
+    ids, model_ids, numbers, keys, created, statuses, changed = columns
     tombstoned, purged = _status_times(ids, statuses, changed, parse)
-    columns = zip(
+    rows = zip(
         ids,
         map(names.__getitem__, model_ids),
         numbers,
@@ -145,7 +146,7 @@ def _versions(conn: Connection, names: dict[int, str]) -> list[VersionInfo]:
         map(purged.get, ids) if purged else repeat(None),
         strict=False,  # the defaults repeat without end
     )
-    return list(map(_version_info, columns))
+    return list(map(_version_info, rows))
 
 
 def _aliases(conn: Connection, names: dict[int, str]) -> list[AliasInfo]:
@@ -172,6 +173,48 @@ def _holds(conn: Connection) -> list[HoldInfo]:
     return [HoldInfo(version_id, reason, expires) for version_id, reason, expires in rows]
 
 
+@contextmanager
+def _scans(engine: Engine, conn: Connection, arrow: bool) -> Iterator[Scans]:
+    if arrow:
+        with worker_scans(engine) as scans:
+            yield scans
+    else:
+        yield RowScans(conn)
+
+
+def _read(conn: Connection, scans: Scans) -> _Read | None:
+    """Everything the registry holds for planning, or None when ``scans`` see another
+    state of the registry than ``conn`` (a change committed between their first reads)."""
+    scanned_seq = scans.last_seq()
+    names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
+    tags, parents, datasets = _tags(conn), _parents(conn), _datasets(conn)
+    aliases, holds, gone = _aliases(conn, names), _holds(conn), purged_snapshots(conn)
+    audit_seq = last_seq(conn)
+    if audit_seq != scanned_seq:
+        return None
+    columns = scans.versions()
+    objects = scans.objects()  # read while the versions are built
+    versions = _versions(columns, names, tags, parents, datasets, time_parser(conn))
+    return _Read(versions, objects.result(), aliases, holds, gone, audit_seq)
+
+
+def _read_consistent(engine: Engine) -> _Read:
+    """:func:`_read` until its scans and its connection agree; the last attempt scans on
+    the connection itself."""
+    for attempt in range(ATTEMPTS):
+        arrow = engine.dialect.name == "sqlite" and attempt < ATTEMPTS - 1
+        with (
+            snapshot_connection(engine) as conn,
+            conn.begin(),
+            _scans(engine, conn, arrow) as scans,
+        ):
+            found = _read(conn, scans)
+        if found is not None:
+            return found
+        log.debug("retention snapshot: the registry changed between reads; reading again")
+    raise AssertionError("scans on the snapshot connection always agree with it")
+
+
 def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapshot:
     """Everything planning needs, read from ``registry`` (a ``Registry``) at ``now``.
 
@@ -180,14 +223,9 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
     from their stored manifests.
     """
     taken_at = as_utc(now) if now is not None else utcnow()
-    with gc_paused(), snapshot_connection(registry.engine) as conn, conn.begin():
-        names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
-        versions = _versions(conn, names)
-        objects = _objects(conn)
-        aliases = _aliases(conn, names)
-        holds = _holds(conn)
-        gone = purged_snapshots(conn)
-        audit_seq = last_seq(conn)
+    with gc_paused():
+        read = _read_consistent(registry.engine)
+    versions, gone = read.versions, read.gone
     referenced = set(chain.from_iterable(map(_DATASETS, versions)))
     if gone & referenced:  # a purged snapshot a version not purged uses was logged again
         gone -= {digest for v in versions if v.status != PURGED for digest in v.datasets}
@@ -195,5 +233,7 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
         digest: DatasetSnapshotInfo(digest, snapshot_objects(registry.store, digest))
         for digest in sorted(referenced - gone)
     }
-    log.debug("retention snapshot: %d versions, %d aliases", len(versions), len(aliases))
-    return RegistrySnapshot(taken_at, versions, aliases, holds, datasets, objects, audit_seq)
+    log.debug("retention snapshot: %d versions, %d aliases", len(versions), len(read.aliases))
+    return RegistrySnapshot(
+        taken_at, versions, read.aliases, read.holds, datasets, read.objects, read.audit_seq
+    )

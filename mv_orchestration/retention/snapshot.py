@@ -12,6 +12,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import pyarrow as pa
+
 ACTIVE = "active"
 TOMBSTONED = "tombstoned"
 PURGED = "purged"
@@ -19,6 +21,15 @@ PURGED = "purged"
 NO_TAGS: Mapping[str, str] = MappingProxyType({})
 ObjectRef = tuple[int, str, int]
 """A store object a version references: ``(version id, digest, size)``."""
+OBJECT_COLUMNS = pa.schema(
+    [
+        ("version_id", pa.int64()),
+        ("digest", pa.dictionary(pa.int32(), pa.string())),
+        ("size", pa.int64()),
+    ]
+)
+"""The columns of :attr:`RegistrySnapshot.objects` as a table (digests dictionary-encoded:
+each distinct digest is hashed once, and the rest is done on integer codes)."""
 
 
 class VersionInfo(NamedTuple):
@@ -96,7 +107,8 @@ class RegistrySnapshot:
 
     ``objects`` are the ``(version id, digest, size)`` store objects the versions' bytes
     occupy (artifact files and code diffs), one row per reference, in no particular order:
-    a registry holds millions, so they are kept as rows rather than grouped per version.
+    a table of :data:`OBJECT_COLUMNS` or a list of :data:`ObjectRef` (a registry holds
+    millions, so they are kept as columns rather than grouped per version).
     ``audit_seq`` is the audit log's last sequence number as read (None: not read from a
     registry).
     """
@@ -106,5 +118,20 @@ class RegistrySnapshot:
     aliases: list[AliasInfo] = field(default_factory=list)
     holds: list[HoldInfo] = field(default_factory=list)
     dataset_snapshots: dict[str, DatasetSnapshotInfo] = field(default_factory=dict)
-    objects: list[ObjectRef] = field(default_factory=list)
+    objects: pa.Table | list[ObjectRef] = field(default_factory=list)
     audit_seq: int | None = None
+
+
+def object_table(objects: pa.Table | list[ObjectRef]) -> pa.Table:
+    """:attr:`RegistrySnapshot.objects` as one chunk of :data:`OBJECT_COLUMNS`, from rows or
+    from a table of ``(version id, digest, size)`` columns."""
+    if not isinstance(objects, pa.Table):
+        columns = list(zip(*objects, strict=True)) or [(), (), ()]
+        kinds = (pa.int64(), pa.string(), pa.int64())
+        arrays = [pa.array(values, kind) for values, kind in zip(columns, kinds, strict=True)]
+        objects = pa.table(arrays, names=OBJECT_COLUMNS.names)
+    version_ids, digests, sizes = (column.combine_chunks() for column in objects.columns)
+    if not pa.types.is_dictionary(digests.type):
+        digests = digests.cast(pa.string()).dictionary_encode()
+    arrays = [version_ids.cast(pa.int64()), digests, sizes.cast(pa.int64())]
+    return pa.Table.from_arrays(arrays, schema=OBJECT_COLUMNS)

@@ -38,7 +38,7 @@ from mv_orchestration.retention.planner import make_plan
 from mv_orchestration.retention.plans import PLAN_EVENT
 from mv_orchestration.retention.policy import policy_from_text
 from tests.core.registry_helpers import register, stored_object, version_id
-from tests.core.test_retention_plan import ISSUE_EXAMPLE, oracle
+from tests.core.test_retention_plan import ISSUE_EXAMPLE, object_rows, oracle
 
 pytest_plugins = ["tests.core.registry_fixtures"]
 
@@ -85,7 +85,7 @@ def test_snapshot_reads_every_fact_planning_needs(registry: Registry, tmp_path: 
     if record.code_diff_digest:  # the uncommitted diff of this checkout, if any
         expected.add((record.code_diff_digest, 0))
     base_id = by_ref[base.ref].id
-    assert {(d, size) for vid, d, size in snap.objects if vid == base_id} == expected
+    assert {(d, size) for vid, d, size in object_rows(snap) if vid == base_id} == expected
     assert by_ref[base.ref].datasets == (snap_ref.manifest_digest,)
     assert by_ref[tuned.ref].parents == (by_ref[base.ref].id,)
     assert by_ref[tuned.ref].tags == {"stage": "dev"}
@@ -235,7 +235,7 @@ def test_two_phase_apply_with_grace_shared_objects_and_idempotence(
     assert {v.ref for v in purge.by_decision("purge")} == {v.ref for v in old}
     snap = load_snapshot(registry)
     (other,) = [v for v in snap.versions if v.ref == shared.ref]
-    shared_objects = {d for vid, d, _ in snap.objects if vid == other.id}
+    shared_objects = {d for vid, d, _ in object_rows(snap) if vid == other.id}
     assert not shared_objects & {d for d, _ in purge.objects}  # still used by other@...
     done = apply_plan(registry, purge.id)
     assert sorted(done.purged) == sorted(v.ref for v in old)

@@ -86,6 +86,14 @@ def _rule_keeps(rule, v, snap, now) -> bool:
     return False
 
 
+def object_rows(snap: RegistrySnapshot) -> list[tuple[int, str, int]]:
+    """The snapshot's ``(version id, digest, size)`` object rows (it may hold a table)."""
+    objects = snap.objects
+    if isinstance(objects, list):
+        return objects
+    return list(zip(*(objects[name].to_pylist() for name in objects.column_names), strict=True))
+
+
 def oracle(policy: RetentionPolicy, snap: RegistrySnapshot, now: datetime):
     """Decision per version id, and the set of object digests phase 2 deletes."""
     keep: set[int] = {a.target for a in snap.aliases if a.target is not None}
@@ -127,9 +135,9 @@ def oracle(policy: RetentionPolicy, snap: RegistrySnapshot, now: datetime):
         since = max(now if decisions[v.id] == "purge" else v.purged_at for v in users)
         if since + limit <= now:
             snap_purge.add(digest)
-    doomed = {d for vid, d, _ in snap.objects if decisions[vid] == "purge"}
+    doomed = {d for vid, d, _ in object_rows(snap) if decisions[vid] == "purge"}
     doomed |= {d for s in snap_purge for d, _ in snap.dataset_snapshots[s].objects}
-    staying = {d for vid, d, _ in snap.objects if decisions[vid] not in gone}
+    staying = {d for vid, d, _ in object_rows(snap) if decisions[vid] not in gone}
     staying |= {
         d
         for s, info in snap.dataset_snapshots.items()

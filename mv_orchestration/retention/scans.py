@@ -1,0 +1,139 @@
+"""The two large scans of a retention snapshot: every version, and every store object a
+version references.
+
+On SQLite they are read by the ADBC SQLite driver straight into Arrow, with no Python
+object per row, by a worker process on a read-only connection of its own
+(:class:`WorkerScans`); this process builds the versions while the worker reads the
+objects. The worker's read transaction and the SQLAlchemy connection's (which reads
+everything else) see one state of the registry when both read the same last audit
+sequence number, since every change to the registry appends an audit event in its own
+transaction; the loader checks this and reads again when they differ. On PostgreSQL
+(and as the loader's last resort) the rows come from the SQLAlchemy connection itself:
+:class:`RowScans`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, text
+
+from mv_orchestration.errors import RegistryReadError
+from mv_orchestration.registry.prepared import Prepared
+from mv_orchestration.retention.snapshot import object_table
+
+LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"
+OBJECTS_SQL = (
+    "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
+    "WHERE kind <> 'snapshot_manifest'"
+)
+
+
+def versions_sql(dialect: str) -> str:
+    """Every version's ``id, model_id, version, sort_key, created_at, status,
+    status_changed_at`` (SQLite keeps naive UTC text: read with its offset appended, and
+    a missing status time as an empty string)."""
+    if dialect == "sqlite":
+        created, changed = "created_at || '+00:00'", "COALESCE(status_changed_at || '+00:00', '')"
+    else:
+        created, changed = "created_at", "status_changed_at"
+    return f"SELECT id, model_id, version, sort_key, {created}, status, {changed} FROM versions"
+
+
+class Scans(Protocol):
+    """The large scans of one snapshot."""
+
+    def last_seq(self) -> int:
+        """The audit log's last sequence number in the scans' snapshot (read first)."""
+
+    def versions(self) -> list[tuple[Any, ...]]:
+        """The columns of :func:`versions_sql`, each as a tuple of Python values."""
+
+    def objects(self) -> Future[pa.Table]:
+        """The rows of :data:`OBJECTS_SQL` as a table of :data:`OBJECT_COLUMNS`, read while
+        the caller goes on."""
+
+
+class RowScans:
+    """The scans, read from the SQLAlchemy connection's rows."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _rows(self, sql: str) -> list[Any]:
+        return Prepared(text(sql)).rows(self._conn, {})
+
+    def last_seq(self) -> int:
+        return int(self._rows(LAST_SEQ_SQL)[0][0])
+
+    def versions(self) -> list[tuple[Any, ...]]:
+        return list(zip(*self._rows(versions_sql(self._conn.dialect.name)), strict=True))
+
+    def objects(self) -> Future[pa.Table]:
+        done: Future[pa.Table] = Future()
+        done.set_result(object_table(self._rows(OBJECTS_SQL)))
+        return done
+
+
+class WorkerScans:
+    """The scans, read from a SQLite file as Arrow by :mod:`.scan_worker`, in one read
+    transaction, while this process goes on."""
+
+    def __init__(self, process: subprocess.Popen[bytes], directory: Path) -> None:
+        self._process, self._directory = process, directory
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-scan")
+
+    def _next(self) -> pa.Table:
+        assert self._process.stdout is not None
+        done = self._process.stdout.readline().strip()
+        if not done:
+            self._process.wait()
+            assert self._process.stderr is not None
+            error = self._process.stderr.read().decode(errors="replace").strip()
+            raise RegistryReadError(f"reading the registry failed: {error}")
+        with pa.OSFile(str(self._directory / f"{int(done)}.arrow")) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def last_seq(self) -> int:
+        return int(self._next().column(0)[0].as_py() or 0)
+
+    def versions(self) -> list[tuple[Any, ...]]:
+        return [tuple(column.to_pylist()) for column in self._next().columns]
+
+    def objects(self) -> Future[pa.Table]:
+        def read() -> pa.Table:
+            return object_table(self._next())
+
+        return self._pool.submit(read)  # waits and encodes without holding the GIL
+
+    def close(self) -> None:
+        """Stop the worker (done, or no longer needed) and wait for it."""
+        self._process.kill()
+        self._pool.shutdown()
+        self._process.communicate()
+
+
+@contextmanager
+def worker_scans(engine: Engine) -> Iterator[WorkerScans]:
+    """:class:`WorkerScans` of the SQLite registry ``engine`` opens, read by a worker
+    process on a read-only connection; :class:`RegistryReadError` when it fails."""
+    uri = Path(str(engine.url.database)).as_uri() + "?mode=ro"
+    statements = [LAST_SEQ_SQL, versions_sql("sqlite"), OBJECTS_SQL]
+    with tempfile.TemporaryDirectory(prefix="mvo-scan-") as directory:
+        command = [sys.executable, "-m", "mv_orchestration.retention.scan_worker", directory]
+        process = subprocess.Popen(
+            [*command, uri, *statements], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        scans = WorkerScans(process, Path(directory))
+        try:
+            yield scans
+        finally:
+            scans.close()

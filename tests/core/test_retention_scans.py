@@ -1,0 +1,94 @@
+"""The large scans of a retention snapshot: a worker process on SQLite, rows elsewhere."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import mv_orchestration.retention.loader as loader
+import mv_orchestration.retention.scans as scans
+from mv_orchestration.errors import RegistryReadError
+from mv_orchestration.registry import Registry
+from mv_orchestration.retention import load_snapshot
+from tests.core.registry_helpers import register, version_id
+from tests.core.test_retention_plan import object_rows
+
+pytest_plugins = ["tests.core.registry_fixtures"]
+
+
+def _fill(registry: Registry, root: Path) -> None:
+    for content in ("a", "b", "c"):
+        register(registry, "churn", root, content)
+    doomed = register(registry, "churn", root, "d")
+    assert registry.tombstone(version_id(registry, doomed.ref), reason="test", plan_id=None)
+    register(registry, "other", root, "e", tags={"stage": "dev"})
+
+
+def _facts(snapshot) -> tuple:
+    return (
+        snapshot.versions,
+        sorted(object_rows(snapshot)),
+        snapshot.aliases,
+        snapshot.holds,
+        snapshot.audit_seq,
+    )
+
+
+def test_the_worker_reads_what_the_connection_reads(
+    sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(sqlite_registry, tmp_path)
+    started = []
+    real = scans.worker_scans
+
+    @contextmanager
+    def counted(engine):
+        started.append(engine)
+        with real(engine) as found:
+            yield found
+
+    monkeypatch.setattr(loader, "worker_scans", counted)
+    by_worker = load_snapshot(sqlite_registry)
+    assert len(started) == 1
+    monkeypatch.setattr(loader, "ATTEMPTS", 1)  # the only attempt scans rows
+    by_rows = load_snapshot(sqlite_registry)
+    assert len(started) == 1
+    assert len(by_worker.versions) == 5 and {v.status for v in by_worker.versions} == {
+        "active",
+        "tombstoned",
+    }
+    assert _facts(by_worker) == _facts(by_rows)
+
+
+def test_a_change_between_the_first_reads_reads_again(
+    sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(sqlite_registry, tmp_path)
+    real = scans.WorkerScans.last_seq
+    changes = iter(["f", "g"])  # one commit after each of the worker's first reads
+
+    def then_commit(self) -> int:
+        seq = real(self)
+        content = next(changes, None)
+        if content:
+            register(sqlite_registry, "churn", tmp_path, content)
+        return seq
+
+    monkeypatch.setattr(scans.WorkerScans, "last_seq", then_commit)
+    snapshot = load_snapshot(sqlite_registry)  # the third attempt scans rows
+    refs = {v.ref for v in snapshot.versions}
+    assert len(refs) == 7
+    ids = {v.id for v in snapshot.versions}
+    assert {row[0] for row in object_rows(snapshot)} <= ids
+    assert snapshot.audit_seq == max(e.seq for e in sqlite_registry.audit_events())
+
+
+def test_a_failed_worker_is_a_clear_error(
+    sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(sqlite_registry, tmp_path)
+    monkeypatch.setattr(scans, "OBJECTS_SQL", "SELECT no_such_column FROM version_objects")
+    with pytest.raises(RegistryReadError, match="no_such_column"):
+        load_snapshot(sqlite_registry)
