@@ -192,9 +192,10 @@ def _read(conn: Connection, scans: Scans) -> _Read | None:
     audit_seq = last_seq(conn)
     if audit_seq != scanned_seq:
         return None
-    columns = scans.versions()
     objects = scans.objects()  # read while the versions are built
-    versions = _versions(columns, names, tags, parents, datasets, time_parser(conn))
+    parse, versions = time_parser(conn), []
+    for columns in scans.versions():
+        versions += _versions(columns, names, tags, parents, datasets, parse)
     return _Read(versions, objects.result(), aliases, holds, gone, audit_seq)
 
 

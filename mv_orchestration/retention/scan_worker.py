@@ -1,11 +1,13 @@
-"""Write query results from a SQLite file as Arrow IPC files.
+"""Write query results from a SQLite file as Arrow IPC files, a part at a time.
 
 Run by :func:`.scans.worker_scans` as ``python -m mv_orchestration.retention.scan_worker
-DIRECTORY URI SQL...``: statement N's rows become ``DIRECTORY/N.arrow``, and N is printed
-on stdout once the file is complete. All are read in one read transaction by the ADBC
-SQLite driver, straight into Arrow batches. The driver carries its own copy of
-SQLite, so it runs in a process of its own: two copies of SQLite in one process release
-each other's file locks (https://sqlite.org/howtocorrupt.html, section 2.2.1).
+DIRECTORY URI SQL...``: part P of statement N's rows becomes ``DIRECTORY/N-P.arrow``, and
+``N P`` is printed on stdout once the file is complete (``N end`` after the last part),
+so the reader can use each part while the next is read. All are read in one read
+transaction by the ADBC SQLite driver, straight into Arrow batches. The driver carries
+its own copy of SQLite, so it runs in a process of its own: two copies of SQLite in one
+process release each other's file locks (https://sqlite.org/howtocorrupt.html, section
+2.2.1).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BATCH_ROWS = "65536"  # the driver infers each column's type from the first batch
+BATCH_ROWS = 65536  # the driver infers each column's type from the first batch
+PART_BATCHES = 2
 
 
 def main(argv: list[str]) -> int:
@@ -23,17 +26,23 @@ def main(argv: list[str]) -> int:
 
     directory, uri, *statements = argv
     with adbc_driver_sqlite.dbapi.connect(uri) as connection, connection.cursor() as cursor:
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": BATCH_ROWS})
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         for index, sql in enumerate(statements):
             cursor.execute(sql)
             reader = cursor.fetch_record_batch()
-            with (
-                pa.OSFile(str(Path(directory, f"{index}.arrow")), "wb") as sink,
-                pa.ipc.new_file(sink, reader.schema) as writer,
-            ):
-                for batch in reader:
-                    writer.write_batch(batch)
-            print(index, flush=True)
+            batches = iter(reader)
+            part = 0
+            while True:
+                chunk = [batch for _, batch in zip(range(PART_BATCHES), batches, strict=False)]
+                if part and not chunk:
+                    break
+                path = str(Path(directory, f"{index}-{part}.arrow"))
+                with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, reader.schema) as out:
+                    for batch in chunk:
+                        out.write_batch(batch)
+                print(index, part, flush=True)
+                part += 1
+            print(index, "end", flush=True)
     return 0
 
 

@@ -14,13 +14,14 @@ transaction; the loader checks this and reads again when they differ. On Postgre
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from queue import SimpleQueue
+from subprocess import PIPE, Popen
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -30,6 +31,7 @@ from mv_orchestration.errors import RegistryReadError
 from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.snapshot import object_table
 
+STDERR = "worker.err"  # in the worker's directory
 LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"
 OBJECTS_SQL = (
     "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
@@ -54,8 +56,9 @@ class Scans(Protocol):
     def last_seq(self) -> int:
         """The audit log's last sequence number in the scans' snapshot (read first)."""
 
-    def versions(self) -> list[tuple[Any, ...]]:
-        """The columns of :func:`versions_sql`, each as a tuple of Python values."""
+    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of :func:`versions_sql` in parts, each as columns (tuples of Python
+        values)."""
 
     def objects(self) -> Future[pa.Table]:
         """The rows of :data:`OBJECTS_SQL` as a table of :data:`OBJECT_COLUMNS`, read while
@@ -74,8 +77,8 @@ class RowScans:
     def last_seq(self) -> int:
         return int(self._rows(LAST_SEQ_SQL)[0][0])
 
-    def versions(self) -> list[tuple[Any, ...]]:
-        return list(zip(*self._rows(versions_sql(self._conn.dialect.name)), strict=True))
+    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
+        yield list(zip(*self._rows(versions_sql(self._conn.dialect.name)), strict=True))
 
     def objects(self) -> Future[pa.Table]:
         done: Future[pa.Table] = Future()
@@ -85,32 +88,57 @@ class RowScans:
 
 class WorkerScans:
     """The scans, read from a SQLite file as Arrow by :mod:`.scan_worker`, in one read
-    transaction, while this process goes on."""
+    transaction, while this process goes on: a thread reads each part as the worker
+    finishes it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], directory: Path) -> None:
+    def __init__(self, process: Popen[bytes], directory: Path, count: int) -> None:
         self._process, self._directory = process, directory
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-scan")
+        self._parts: list[SimpleQueue[pa.Table | BaseException | None]] = [
+            SimpleQueue() for _ in range(count)
+        ]
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="mvo-scan")
+        self._pool.submit(self._receive)
 
-    def _next(self) -> pa.Table:
+    def _receive(self) -> None:
+        """Hand each part to its statement's queue (None after the last), and the worker's
+        failure to the queues of statements it did not finish."""
         assert self._process.stdout is not None
-        done = self._process.stdout.readline().strip()
-        if not done:
+        ended: set[int] = set()
+        try:
+            for line in self._process.stdout:
+                statement, part = line.decode().split()
+                if part == "end":
+                    ended.add(int(statement))
+                    self._parts[int(statement)].put(None)
+                    continue
+                with pa.OSFile(str(self._directory / f"{statement}-{part}.arrow")) as source:
+                    self._parts[int(statement)].put(pa.ipc.open_file(source).read_all())
             self._process.wait()
-            assert self._process.stderr is not None
-            error = self._process.stderr.read().decode(errors="replace").strip()
-            raise RegistryReadError(f"reading the registry failed: {error}")
-        with pa.OSFile(str(self._directory / f"{int(done)}.arrow")) as source:
-            return pa.ipc.open_file(source).read_all()
+            error = (self._directory / STDERR).read_text(errors="replace").strip()
+            failure: BaseException = RegistryReadError(f"reading the registry failed: {error}")
+        except BaseException as exc:
+            failure = exc
+        for index, queue in enumerate(self._parts):
+            if index not in ended:
+                queue.put(failure)
+
+    def _tables(self, index: int) -> Iterator[pa.Table]:
+        while (table := self._parts[index].get()) is not None:
+            if isinstance(table, BaseException):
+                raise table
+            yield table
 
     def last_seq(self) -> int:
-        return int(self._next().column(0)[0].as_py() or 0)
+        (table,) = self._tables(0)
+        return int(table.column(0)[0].as_py() or 0)
 
-    def versions(self) -> list[tuple[Any, ...]]:
-        return [tuple(column.to_pylist()) for column in self._next().columns]
+    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
+        for table in self._tables(1):
+            yield [tuple(column.to_pylist()) for column in table.columns]
 
     def objects(self) -> Future[pa.Table]:
         def read() -> pa.Table:
-            return object_table(self._next())
+            return object_table(pa.concat_tables(list(self._tables(2))))
 
         return self._pool.submit(read)  # waits and encodes without holding the GIL
 
@@ -118,7 +146,9 @@ class WorkerScans:
         """Stop the worker (done, or no longer needed) and wait for it."""
         self._process.kill()
         self._pool.shutdown()
-        self._process.communicate()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 @contextmanager
@@ -129,10 +159,9 @@ def worker_scans(engine: Engine) -> Iterator[WorkerScans]:
     statements = [LAST_SEQ_SQL, versions_sql("sqlite"), OBJECTS_SQL]
     with tempfile.TemporaryDirectory(prefix="mvo-scan-") as directory:
         command = [sys.executable, "-m", "mv_orchestration.retention.scan_worker", directory]
-        process = subprocess.Popen(
-            [*command, uri, *statements], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        scans = WorkerScans(process, Path(directory))
+        with open(Path(directory, STDERR), "wb") as errors:
+            process = Popen([*command, uri, *statements], stdout=PIPE, stderr=errors)
+        scans = WorkerScans(process, Path(directory), len(statements))
         try:
             yield scans
         finally:
