@@ -111,8 +111,11 @@ class WorkerScans:
                     ended.add(int(statement))
                     self._parts[int(statement)].put(None)
                     continue
-                with pa.OSFile(str(self._directory / f"{statement}-{part}.arrow")) as source:
-                    self._parts[int(statement)].put(pa.ipc.open_file(source).read_all())
+                path = self._directory / f"{statement}-{part}.arrow"
+                with pa.OSFile(str(path)) as source:
+                    table = pa.ipc.open_file(source).read_all()
+                path.unlink()  # read into memory: the disk holds a few parts at most
+                self._parts[int(statement)].put(table)
             self._process.wait()
             error = (self._directory / STDERR).read_text(errors="replace").strip()
             failure: BaseException = RegistryReadError(f"reading the registry failed: {error}")
