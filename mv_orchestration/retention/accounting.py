@@ -144,7 +144,8 @@ def account_bytes(
     if kept_by_snapshots:
         kept_codes = pc.unique(pa.concat_arrays([kept_codes, _codes_of(kept_by_snapshots, rows)]))
     # a version that stays but that nothing keeps (tombstones, waits) frees the objects no
-    # kept version or snapshot holds when it is purged later
+    # kept version or snapshot holds when it is purged later (rows of a version the plan
+    # does not list free nothing, and retain what they reference)
     staying = pc.invert(pc.is_in(version_ids, value_set=_ids(gone.union(holds))))
     later = pc.and_(staying, pc.invert(pc.is_in(codes, value_set=kept_codes)))
     later_codes = codes.filter(later)

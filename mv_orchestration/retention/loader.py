@@ -126,8 +126,9 @@ def _versions(
     datasets: dict[int, tuple[str, ...]],
     parse: Any,
 ) -> list[VersionInfo]:
-    """Every version, built column by column with C-level maps (a million rows make no
-    per-row Python call but for the few that are not active)."""
+    """The versions of one part of the scan (``columns``), built column by column with
+    C-level maps (a million rows make no per-row Python call but for the few that are not
+    active)."""
     if not columns or not columns[0]:
         return []
     ids, model_ids, numbers, keys, created, statuses, changed = columns
