@@ -51,10 +51,6 @@ class AuditChainError(IntegrityError):
     """The audit log's hash chain is broken (an event was edited, removed or reordered)."""
 
 
-class RegistryReadError(IntegrityError):
-    """The registry database could not be read (a worker reading it failed)."""
-
-
 # --- 2: usage -----------------------------------------------------------------------
 class UsageError(MVOError):
     """The caller asked for something malformed."""

@@ -123,6 +123,8 @@ def account_bytes(
     gone = {ids[i] for i in compress(positions, map(GONE.__contains__, decisions))}
     purges = list(compress(positions, map("purge".__eq__, decisions)))  # positions
     holds = [version_id for version_id in kept if version_id not in gone]
+    # the versions that stay but that nothing keeps (tombstones, waits)
+    unkept = [i for i, d in zip(ids, decisions, strict=True) if d not in GONE and i not in kept]
     rows = object_table(snapshot.objects)
     version_ids, digests = rows["version_id"].chunk(0), rows["digest"].chunk(0)
     codes, dictionary = digests.indices, digests.dictionary
@@ -143,10 +145,9 @@ def account_bytes(
     kept_codes = pc.unique(codes.filter(pc.is_in(version_ids, value_set=_ids(holds))))
     if kept_by_snapshots:
         kept_codes = pc.unique(pa.concat_arrays([kept_codes, _codes_of(kept_by_snapshots, rows)]))
-    # a version that stays but that nothing keeps (tombstones, waits) frees the objects no
-    # kept version or snapshot holds when it is purged later (rows of a version the plan
-    # does not list free nothing, and retain what they reference)
-    staying = pc.invert(pc.is_in(version_ids, value_set=_ids(gone.union(holds))))
+    # a version that stays but that nothing keeps frees the objects no kept version or
+    # snapshot holds when it is purged later
+    staying = pc.is_in(version_ids, value_set=_ids(unkept))
     later = pc.and_(staying, pc.invert(pc.is_in(codes, value_set=kept_codes)))
     later_codes = codes.filter(later)
     # a purge frees what nothing staying retains: no kept version or snapshot, and no

@@ -31,7 +31,7 @@ from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
 from mv_orchestration.retention.records import time_parser
-from mv_orchestration.retention.scans import RowScans, Scans, worker_scans
+from mv_orchestration.retention.scans import RowScans, ScanFailed, Scans, worker_scans
 from mv_orchestration.retention.snapshot import (
     ACTIVE,
     NO_TAGS,
@@ -187,12 +187,12 @@ def _read(conn: Connection, scans: Scans) -> _Read | None:
     """Everything the registry holds for planning, or None when ``scans`` see another
     state of the registry than ``conn`` (a change committed between their first reads)."""
     scanned_seq = scans.last_seq()
+    audit_seq = last_seq(conn)  # the connection's first read: its snapshot starts here
+    if audit_seq != scanned_seq:
+        return None
     names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
     tags, parents, datasets = _tags(conn), _parents(conn), _datasets(conn)
     aliases, holds, gone = _aliases(conn, names), _holds(conn), purged_snapshots(conn)
-    audit_seq = last_seq(conn)
-    if audit_seq != scanned_seq:
-        return None
     objects = scans.objects()  # read while the versions are built
     parse, versions = time_parser(conn), []
     for columns in scans.versions():
@@ -201,16 +201,22 @@ def _read(conn: Connection, scans: Scans) -> _Read | None:
 
 
 def _read_consistent(engine: Engine) -> _Read:
-    """:func:`_read` until its scans and its connection agree; the last attempt scans on
-    the connection itself."""
+    """:func:`_read` until its scans and its connection agree; the last attempt, and any
+    after the scan worker failed, scan on the connection itself."""
+    arrow = engine.dialect.name == "sqlite"
     for attempt in range(ATTEMPTS):
-        arrow = engine.dialect.name == "sqlite" and attempt < ATTEMPTS - 1
-        with (
-            snapshot_connection(engine) as conn,
-            conn.begin(),
-            _scans(engine, conn, arrow) as scans,
-        ):
-            found = _read(conn, scans)
+        arrow = arrow and attempt < ATTEMPTS - 1
+        try:
+            with (
+                snapshot_connection(engine) as conn,
+                conn.begin(),
+                _scans(engine, conn, arrow) as scans,
+            ):
+                found = _read(conn, scans)
+        except ScanFailed as exc:
+            log.warning("retention snapshot: %s; reading rows instead", exc)
+            arrow = False
+            continue
         if found is not None:
             return found
         log.debug("retention snapshot: the registry changed between reads; reading again")

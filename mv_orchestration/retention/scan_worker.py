@@ -15,8 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BATCH_ROWS = 65536  # the driver infers each column's type from the first batch
-PART_BATCHES = 2
+BATCH_ROWS = 65536
+"""Rows per batch. The driver infers each column's type from the first batch, so every
+selected column must be of one type and never NULL (COALESCE it)."""
+PART_BATCHES = 2  # batches per part
+BUSY_TIMEOUT_MS = 30_000  # as long as the registry's own connections wait
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +29,8 @@ def main(argv: list[str]) -> int:
 
     directory, uri, *statements = argv
     with adbc_driver_sqlite.dbapi.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # reads nothing yet
+        cursor.fetchall()
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         for index, sql in enumerate(statements):
             cursor.execute(sql)

@@ -8,8 +8,8 @@ objects. The worker's read transaction and the SQLAlchemy connection's (which re
 everything else) see one state of the registry when both read the same last audit
 sequence number, since every change to the registry appends an audit event in its own
 transaction; the loader checks this and reads again when they differ. On PostgreSQL
-(and as the loader's last resort) the rows come from the SQLAlchemy connection itself:
-:class:`RowScans`.
+(and when the worker fails, or as the loader's last resort) the rows come from the
+SQLAlchemy connection itself: :class:`RowScans`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from typing import Any, Protocol
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, text
 
-from mv_orchestration.errors import RegistryReadError
 from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.snapshot import object_table
 
+WORKER = "mv_orchestration.retention.scan_worker"
 STDERR = "worker.err"  # in the worker's directory
+LAST_SEQ, VERSIONS, OBJECTS = range(3)  # the worker's statements
 LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"
 OBJECTS_SQL = (
     "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
@@ -61,8 +62,13 @@ class Scans(Protocol):
         values)."""
 
     def objects(self) -> Future[pa.Table]:
-        """The rows of :data:`OBJECTS_SQL` as a table of :data:`OBJECT_COLUMNS`, read while
-        the caller goes on."""
+        """The rows of :data:`OBJECTS_SQL` as a table of
+        :data:`~mv_orchestration.retention.snapshot.OBJECT_COLUMNS`, read while the caller
+        goes on."""
+
+
+class ScanFailed(Exception):
+    """The scan worker failed (the loader reads rows instead)."""
 
 
 class RowScans:
@@ -93,7 +99,7 @@ class WorkerScans:
 
     def __init__(self, process: Popen[bytes], directory: Path, count: int) -> None:
         self._process, self._directory = process, directory
-        self._parts: list[SimpleQueue[pa.Table | BaseException | None]] = [
+        self._parts: list[SimpleQueue[pa.Table | ScanFailed | None]] = [
             SimpleQueue() for _ in range(count)
         ]
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="mvo-scan")
@@ -116,32 +122,32 @@ class WorkerScans:
                     table = pa.ipc.open_file(source).read_all()
                 path.unlink()  # read into memory: the disk holds a few parts at most
                 self._parts[int(statement)].put(table)
-            self._process.wait()
+            status = self._process.wait()
             error = (self._directory / STDERR).read_text(errors="replace").strip()
-            failure: BaseException = RegistryReadError(f"reading the registry failed: {error}")
-        except BaseException as exc:
-            failure = exc
+            failure = ScanFailed(f"the scan worker ended with status {status}: {error}")
+        except Exception as exc:  # an unreadable part or line: the worker is not trusted
+            failure = ScanFailed(f"reading the scan worker's output failed: {exc!r}")
         for index, queue in enumerate(self._parts):
             if index not in ended:
                 queue.put(failure)
 
     def _tables(self, index: int) -> Iterator[pa.Table]:
         while (table := self._parts[index].get()) is not None:
-            if isinstance(table, BaseException):
+            if isinstance(table, ScanFailed):
                 raise table
             yield table
 
     def last_seq(self) -> int:
-        (table,) = self._tables(0)
+        (table,) = self._tables(LAST_SEQ)
         return int(table.column(0)[0].as_py() or 0)
 
     def versions(self) -> Iterator[list[tuple[Any, ...]]]:
-        for table in self._tables(1):
+        for table in self._tables(VERSIONS):
             yield [tuple(column.to_pylist()) for column in table.columns]
 
     def objects(self) -> Future[pa.Table]:
         def read() -> pa.Table:
-            return object_table(pa.concat_tables(list(self._tables(2))))
+            return object_table(pa.concat_tables(list(self._tables(OBJECTS))))
 
         return self._pool.submit(read)  # waits and encodes without holding the GIL
 
@@ -157,13 +163,17 @@ class WorkerScans:
 @contextmanager
 def worker_scans(engine: Engine) -> Iterator[WorkerScans]:
     """:class:`WorkerScans` of the SQLite registry ``engine`` opens, read by a worker
-    process on a read-only connection; :class:`RegistryReadError` when it fails."""
-    uri = Path(str(engine.url.database)).as_uri() + "?mode=ro"
-    statements = [LAST_SEQ_SQL, versions_sql("sqlite"), OBJECTS_SQL]
+    process on a read-only connection; :class:`ScanFailed` when the worker fails."""
+    uri = Path(str(engine.url.database)).absolute().as_uri() + "?mode=ro"
+    statements = [LAST_SEQ_SQL, versions_sql("sqlite"), OBJECTS_SQL]  # by index
+    isolated = ["-P"] if sys.version_info >= (3, 11) else []  # not the working directory
     with tempfile.TemporaryDirectory(prefix="mvo-scan-") as directory:
-        command = [sys.executable, "-m", "mv_orchestration.retention.scan_worker", directory]
-        with open(Path(directory, STDERR), "wb") as errors:
-            process = Popen([*command, uri, *statements], stdout=PIPE, stderr=errors)
+        command = [sys.executable, *isolated, "-m", WORKER, directory, uri, *statements]
+        try:
+            with open(Path(directory, STDERR), "wb") as errors:
+                process = Popen(command, stdout=PIPE, stderr=errors)
+        except OSError as exc:
+            raise ScanFailed(f"the scan worker did not start: {exc}") from exc
         scans = WorkerScans(process, Path(directory), len(statements))
         try:
             yield scans

@@ -124,14 +124,25 @@ class RegistrySnapshot:
 
 def object_table(objects: pa.Table | list[ObjectRef]) -> pa.Table:
     """:attr:`RegistrySnapshot.objects` as one chunk of :data:`OBJECT_COLUMNS`, from rows or
-    from a table of ``(version id, digest, size)`` columns."""
-    if not isinstance(objects, pa.Table):
+    from a table of ``(version id, digest, size)`` columns. A table of one chunk of
+    :data:`OBJECT_COLUMNS` is taken as it is: made by this function, its dictionary holds
+    each digest once."""
+    if isinstance(objects, pa.Table):
+        if objects.schema.equals(OBJECT_COLUMNS) and all(
+            column.num_chunks == 1 for column in objects.columns
+        ):
+            return objects
+    else:
         columns = list(zip(*objects, strict=True)) or [(), (), ()]
         kinds = (pa.int64(), pa.string(), pa.int64())
         arrays = [pa.array(values, kind) for values, kind in zip(columns, kinds, strict=True)]
         objects = pa.table(arrays, names=OBJECT_COLUMNS.names)
-    version_ids, digests, sizes = (column.combine_chunks() for column in objects.columns)
-    if not pa.types.is_dictionary(digests.type):
-        digests = digests.cast(pa.string()).dictionary_encode()
-    arrays = [version_ids.cast(pa.int64()), digests, sizes.cast(pa.int64())]
+    version_ids, digests, sizes = objects.columns
+    # encoded before combined: Arrow strings hold at most 2 GiB per array, codes do not
+    codes = digests.cast(pa.string()).dictionary_encode().combine_chunks()
+    arrays = [
+        version_ids.combine_chunks().cast(pa.int64()),
+        codes,
+        sizes.combine_chunks().cast(pa.int64()),
+    ]
     return pa.Table.from_arrays(arrays, schema=OBJECT_COLUMNS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import pytest
 
 import mv_orchestration.retention.loader as loader
 import mv_orchestration.retention.scans as scans
-from mv_orchestration.errors import RegistryReadError
 from mv_orchestration.registry import Registry
 from mv_orchestration.retention import load_snapshot
 from tests.core.registry_helpers import register, version_id
@@ -85,10 +85,17 @@ def test_a_change_between_the_first_reads_reads_again(
     assert snapshot.audit_seq == max(e.seq for e in sqlite_registry.audit_events())
 
 
-def test_a_failed_worker_is_a_clear_error(
-    sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_failed_worker_leaves_the_rows_to_the_connection(
+    sqlite_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _fill(sqlite_registry, tmp_path)
-    monkeypatch.setattr(scans, "OBJECTS_SQL", "SELECT no_such_column FROM version_objects")
-    with pytest.raises(RegistryReadError, match="no_such_column"):
-        load_snapshot(sqlite_registry)
+    expected = load_snapshot(sqlite_registry)
+    monkeypatch.setattr(scans, "WORKER", "mv_orchestration.retention.no_such_worker")
+    with caplog.at_level(logging.WARNING, logger=loader.__name__):
+        found = load_snapshot(sqlite_registry)
+    assert _facts(found) == _facts(expected)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "no_such_worker" in warning and "reading rows instead" in warning
