@@ -27,13 +27,14 @@ from typing import Any, Protocol
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, text
 
+from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.snapshot import object_table
 
 WORKER = "mv_orchestration.retention.scan_worker"
 STDERR = "worker.err"  # in the worker's directory
 LAST_SEQ, VERSIONS, OBJECTS = range(3)  # the worker's statements
-LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"
+LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"  # audit.last_seq, as SQL
 OBJECTS_SQL = (
     "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
     "WHERE kind <> 'snapshot_manifest'"
@@ -81,7 +82,7 @@ class RowScans:
         return Prepared(text(sql)).rows(self._conn, {})
 
     def last_seq(self) -> int:
-        return int(self._rows(LAST_SEQ_SQL)[0][0])
+        return last_seq(self._conn)
 
     def versions(self) -> Iterator[list[tuple[Any, ...]]]:
         yield list(zip(*self._rows(versions_sql(self._conn.dialect.name)), strict=True))
