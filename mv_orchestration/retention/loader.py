@@ -20,18 +20,23 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import aliased
 
 from mv_orchestration.registry import schema
 from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.clock import as_utc, utcnow
 from mv_orchestration.registry.database import snapshot_connection
-from mv_orchestration.registry.prepared import Prepared
 from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.datasets import purged_snapshots, snapshot_objects
 from mv_orchestration.retention.records import time_parser
-from mv_orchestration.retention.scans import RowScans, ScanFailed, Scans, worker_scans
+from mv_orchestration.retention.scans import (
+    RowScans,
+    ScanFailed,
+    Scans,
+    scan_rows,
+    worker_scans,
+)
 from mv_orchestration.retention.snapshot import (
     ACTIVE,
     NO_TAGS,
@@ -61,14 +66,11 @@ class _Read(NamedTuple):
     audit_seq: int
 
 
-def _scan(conn: Connection, sql: str) -> list[Any]:
-    """Every row of one plain ``SELECT``, as the driver returns them."""
-    return Prepared(text(sql)).rows(conn, {})
-
-
 def _tags(conn: Connection) -> dict[int, dict[str, str]]:
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for version_id, key, value in _scan(conn, "SELECT version_id, key, value FROM version_tags"):
+    for version_id, key, value in scan_rows(
+        conn, "SELECT version_id, key, value FROM version_tags"
+    ):
         tags[version_id][key] = value
     return tags
 
@@ -90,7 +92,7 @@ def _parents(conn: Connection) -> dict[int, tuple[int, ...]]:
 
 
 def _datasets(conn: Connection) -> dict[int, tuple[str, ...]]:
-    rows = _scan(
+    rows = scan_rows(
         conn,
         "SELECT version_id, digest FROM version_objects "
         "WHERE kind = 'snapshot_manifest' ORDER BY version_id, digest",

@@ -52,6 +52,11 @@ def versions_sql(dialect: str) -> str:
     return f"SELECT id, model_id, version, sort_key, {created}, status, {changed} FROM versions"
 
 
+def scan_rows(conn: Connection, sql: str) -> list[Any]:
+    """Every row of one plain ``SELECT``, as the driver returns them."""
+    return Prepared(text(sql)).rows(conn, {})
+
+
 class Scans(Protocol):
     """The large scans of one snapshot."""
 
@@ -78,18 +83,15 @@ class RowScans:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def _rows(self, sql: str) -> list[Any]:
-        return Prepared(text(sql)).rows(self._conn, {})
-
     def last_seq(self) -> int:
         return last_seq(self._conn)
 
     def versions(self) -> Iterator[list[tuple[Any, ...]]]:
-        yield list(zip(*self._rows(versions_sql(self._conn.dialect.name)), strict=True))
+        yield list(zip(*scan_rows(self._conn, versions_sql(self._conn.dialect.name)), strict=True))
 
     def objects(self) -> Future[pa.Table]:
         done: Future[pa.Table] = Future()
-        done.set_result(object_table(self._rows(OBJECTS_SQL)))
+        done.set_result(object_table(scan_rows(self._conn, OBJECTS_SQL)))
         return done
 
 
