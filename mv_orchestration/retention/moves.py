@@ -19,6 +19,7 @@ from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.retention.plan import RetentionPlan
 
 MOVE_EVENTS = ("alias.set", "alias.rollback")  # the alias actions that point it at a version
+IDS_PER_QUERY = 10_000  # bound parameters per query: SQLite allows 32,766, PostgreSQL 65,535
 
 
 class LateMoves:
@@ -38,11 +39,14 @@ class LateMoves:
         moves = select(h.c.to_version_id, h.c.alias).where(h.c.to_version_id.is_not(None))
         last: int | None = None
         if self._seen is None:
-            moves = moves.where(h.c.at >= self._created_at)
+            found = list(conn.execute(moves.where(h.c.at >= self._created_at).order_by(h.c.id)))
         else:
             last, history_ids = self._history_ids(conn, self._seen)
-            moves = moves.where(h.c.id.in_(history_ids))
-        for version_id, alias in conn.execute(moves.order_by(h.c.id)):
+            found = []
+            for start in range(0, len(history_ids), IDS_PER_QUERY):
+                batch = history_ids[start : start + IDS_PER_QUERY]
+                found += conn.execute(moves.where(h.c.id.in_(batch)).order_by(h.c.id))
+        for version_id, alias in found:
             self.late.setdefault(version_id, f"alias {alias} moved to it after planning")
         self._seen = last  # only now that they are in late
         return self.late
@@ -50,7 +54,7 @@ class LateMoves:
     @staticmethod
     def _history_ids(conn: Connection, after_seq: int) -> tuple[int, list[int]]:
         """The last event now (read first: nothing committed meanwhile is skipped) and the
-        alias history ids of the move events after ``after_seq`` up to it."""
+        alias history ids of the move events after ``after_seq`` up to it, in order."""
         t = schema.audit_events
         last = last_seq(conn)
         if last <= after_seq:
@@ -60,4 +64,4 @@ class LateMoves:
             .where(t.c.seq > after_seq, t.c.seq <= last, t.c.action.in_(MOVE_EVENTS))
             .order_by(t.c.seq)
         ).scalars()
-        return last, [json.loads(payload)["history_id"] for payload in payloads]
+        return last, sorted(json.loads(payload)["history_id"] for payload in payloads)

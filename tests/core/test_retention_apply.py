@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+import mv_orchestration.retention.moves as moves_module
 from mv_orchestration.errors import IntegrityError, LeaseError, NotFoundError
 from mv_orchestration.hashing.digest import digest_bytes
 from mv_orchestration.registry import Registry, connect, schema
@@ -345,6 +346,22 @@ def test_alias_moves_read_again_after_a_failed_read_are_not_lost(
     late = registry.read(moves.read)
     assert late == {
         version_id(registry, versions[0].ref): "alias staging moved to it after planning"
+    }
+
+
+def test_many_alias_moves_are_read_a_bounded_number_of_ids_at_a_time(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = [register(registry, "churn", tmp_path, f"c{i}") for i in range(4)]
+    plan = plan_retention(registry, KEEP_ONE)
+    for alias in ("staging", "canary"):
+        for version in versions[:3]:
+            registry.promote(version.ref, alias)
+    monkeypatch.setattr(moves_module, "IDS_PER_QUERY", 2)  # six moves: three queries
+    late = registry.read(LateMoves(plan).read)
+    assert late == {
+        version_id(registry, version.ref): "alias staging moved to it after planning"
+        for version in versions[:3]
     }
 
 
