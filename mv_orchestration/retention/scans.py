@@ -155,12 +155,15 @@ class WorkerScans:
         return self._pool.submit(read)  # waits and encodes without holding the GIL
 
     def close(self) -> None:
-        """Stop the worker (done, or no longer needed) and wait for it."""
+        """Stop the worker (done, or no longer needed) and wait for it. Its standard input
+        stays open until then: it closes on its own if this process ends first, and the
+        worker stops when it does."""
         self._process.kill()
         self._pool.shutdown()
         self._process.wait()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        for pipe in (self._process.stdout, self._process.stdin):
+            if pipe is not None:
+                pipe.close()
 
 
 @contextmanager
@@ -174,7 +177,7 @@ def worker_scans(engine: Engine) -> Iterator[WorkerScans]:
         command = [sys.executable, *isolated, "-m", WORKER, directory, uri, *statements]
         try:
             with open(Path(directory, STDERR), "wb") as errors:
-                process = Popen(command, stdout=PIPE, stderr=errors)
+                process = Popen(command, stdin=PIPE, stdout=PIPE, stderr=errors)
         except OSError as exc:
             raise ScanFailed(f"the scan worker did not start: {exc}") from exc
         scans = WorkerScans(process, Path(directory), len(statements))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,3 +102,25 @@ def test_a_failed_worker_leaves_the_rows_to_the_connection(
     assert _facts(found) == _facts(expected)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "no_such_worker" in warning and "reading rows instead" in warning
+
+
+def test_the_worker_stops_and_cleans_up_when_its_parent_is_gone(
+    sqlite_registry: Registry, tmp_path: Path
+) -> None:
+    """Its standard input closes when the process that started it ends, however it ends."""
+    directory = tmp_path / "parts"
+    directory.mkdir()
+    uri = Path(str(sqlite_registry.engine.url.database)).as_uri() + "?mode=ro"
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT max(x) FROM n"
+    command = [sys.executable, "-m", scans.WORKER, str(directory), uri, endless]
+    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)  # started, and scanning
+        assert worker.poll() is None
+        assert worker.stdin is not None
+        worker.stdin.close()
+        assert worker.wait(timeout=30) == 1
+        assert not directory.exists()
+    finally:
+        worker.kill()
+        worker.wait()
