@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from mv_orchestration.retention.durations import format_duration, when_text
 from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion
 from mv_orchestration.retention.policy import RetentionPolicy
-from mv_orchestration.retention.snapshot import PURGED, RegistrySnapshot, VersionInfo, object_table
+from mv_orchestration.retention.snapshot import PURGED, RegistrySnapshot, VersionInfo
 
 GONE = frozenset({"purge", "purged"})
 _ID, _MODEL, _VERSION, _STATUS = map(attrgetter, ("id", "model", "version", "status"))
@@ -107,6 +107,7 @@ def _users(
 def account_bytes(
     policy: RetentionPolicy,
     snapshot: RegistrySnapshot,
+    rows: pa.Table,
     versions: list[VersionInfo],
     decisions: list[str],
     reasons: list[str],
@@ -115,6 +116,7 @@ def account_bytes(
 ) -> tuple[list[PlannedVersion], list[PlannedSnapshot], list[tuple[str, int]]]:
     """Planned versions and snapshots with freed bytes, and the objects phase 2 deletes.
 
+    ``rows`` are the snapshot's objects as :func:`.snapshot.object_table` makes them;
     ``versions`` are in plan order, with their ``decisions`` and ``reasons``; ``kept``
     holds the ids of versions something keeps.
     """
@@ -125,7 +127,6 @@ def account_bytes(
     holds = [version_id for version_id in kept if version_id not in gone]
     # the versions that stay but that nothing keeps (tombstones, waits)
     unkept = [i for i, d in zip(ids, decisions, strict=True) if d not in GONE and i not in kept]
-    rows = object_table(snapshot.objects)
     version_ids, digests = rows["version_id"].chunk(0), rows["digest"].chunk(0)
     codes, dictionary = digests.indices, digests.dictionary
     users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})

@@ -195,11 +195,10 @@ def _read(conn: Connection, scans: Scans) -> _Read | None:
     names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
     tags, parents, datasets = _tags(conn), _parents(conn), _datasets(conn)
     aliases, holds, gone = _aliases(conn, names), _holds(conn), purged_snapshots(conn)
-    objects = scans.objects()  # read while the versions are built
     parse, versions = time_parser(conn), []
     for columns in scans.versions():
         versions += _versions(columns, names, tags, parents, datasets, parse)
-    return _Read(versions, objects.result(), aliases, holds, gone, audit_seq)
+    return _Read(versions, scans.objects(), aliases, holds, gone, audit_seq)
 
 
 def _read_consistent(engine: Engine) -> _Read:

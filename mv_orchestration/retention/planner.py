@@ -30,6 +30,7 @@ from mv_orchestration.retention.snapshot import (
     AliasInfo,
     RegistrySnapshot,
     VersionInfo,
+    object_table_soon,
 )
 
 _PLAN_ORDER = attrgetter("precedence", "id")
@@ -184,6 +185,7 @@ def _plan(policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime) ->
 def _accounted(
     policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime
 ) -> tuple[list[PlannedVersion], list[PlannedSnapshot], list[tuple[str, int]]]:
+    objects = object_table_soon(snapshot.objects)  # encoded while versions are decided
     keeper = Keeper()
     aliases = sorted(snapshot.aliases, key=lambda a: (a.model, a.name))
     _protect(aliases, snapshot, now, keeper)
@@ -200,4 +202,6 @@ def _accounted(
     _keep_parents(ordered, keeper)
 
     decisions, texts = _decide(policy, by_model, scopes_of, keeper.reasons, now)
-    return account_bytes(policy, snapshot, ordered, decisions, texts, keeper.reasons, now)
+    return account_bytes(
+        policy, snapshot, objects.result(), ordered, decisions, texts, keeper.reasons, now
+    )

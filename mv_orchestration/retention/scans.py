@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from queue import SimpleQueue
@@ -67,10 +67,9 @@ class Scans(Protocol):
         """The rows of :func:`versions_sql` in parts, each as columns (tuples of Python
         values)."""
 
-    def objects(self) -> Future[pa.Table]:
-        """The rows of :data:`OBJECTS_SQL` as a table of
-        :data:`~mv_orchestration.retention.snapshot.OBJECT_COLUMNS`, read while the caller
-        goes on."""
+    def objects(self) -> pa.Table:
+        """The rows of :data:`OBJECTS_SQL` as a table of ``version_id, digest, size``
+        columns (the planner encodes the digests: :func:`.snapshot.object_table`)."""
 
 
 class ScanFailed(Exception):
@@ -89,10 +88,8 @@ class RowScans:
     def versions(self) -> Iterator[list[tuple[Any, ...]]]:
         yield list(zip(*scan_rows(self._conn, versions_sql(self._conn.dialect.name)), strict=True))
 
-    def objects(self) -> Future[pa.Table]:
-        done: Future[pa.Table] = Future()
-        done.set_result(object_table(scan_rows(self._conn, OBJECTS_SQL)))
-        return done
+    def objects(self) -> pa.Table:
+        return object_table(scan_rows(self._conn, OBJECTS_SQL))
 
 
 class WorkerScans:
@@ -105,7 +102,7 @@ class WorkerScans:
         self._parts: list[SimpleQueue[pa.Table | ScanFailed | None]] = [
             SimpleQueue() for _ in range(count)
         ]
-        self._pool = ThreadPoolExecutor(2, thread_name_prefix="mvo-scan")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-scan")
         self._pool.submit(self._receive)
 
     def _receive(self) -> None:
@@ -148,11 +145,8 @@ class WorkerScans:
         for table in self._tables(VERSIONS):
             yield [tuple(column.to_pylist()) for column in table.columns]
 
-    def objects(self) -> Future[pa.Table]:
-        def read() -> pa.Table:
-            return object_table(pa.concat_tables(list(self._tables(OBJECTS))))
-
-        return self._pool.submit(read)  # waits and encodes without holding the GIL
+    def objects(self) -> pa.Table:
+        return pa.concat_tables(list(self._tables(OBJECTS)))
 
     def close(self) -> None:
         """Stop the worker (done, or no longer needed) and wait for it. Its standard input

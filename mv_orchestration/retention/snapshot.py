@@ -7,6 +7,7 @@ and planning is a pure function of it, so plans can be tested without a database
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -107,8 +108,9 @@ class RegistrySnapshot:
 
     ``objects`` are the ``(version id, digest, size)`` store objects the versions' bytes
     occupy (artifact files and code diffs), one row per reference, in no particular order:
-    a table of :data:`OBJECT_COLUMNS` or a list of :data:`ObjectRef` (a registry holds
-    millions, so they are kept as columns rather than grouped per version).
+    a table of those three columns (digests as strings, or encoded as in
+    :data:`OBJECT_COLUMNS`) or a list of :data:`ObjectRef` (a registry holds millions, so
+    they are kept as columns rather than grouped per version).
     ``audit_seq`` is the audit log's last sequence number as read (None: not read from a
     registry).
     """
@@ -146,3 +148,13 @@ def object_table(objects: pa.Table | list[ObjectRef]) -> pa.Table:
         sizes.combine_chunks().cast(pa.int64()),
     ]
     return pa.Table.from_arrays(arrays, schema=OBJECT_COLUMNS)
+
+
+def object_table_soon(objects: pa.Table | list[ObjectRef]) -> Future[pa.Table]:
+    """:func:`object_table` of ``objects``, made in a thread of its own: Arrow encodes
+    without holding the GIL, so the caller goes on meanwhile."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-objects")
+    try:
+        return pool.submit(object_table, objects)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
