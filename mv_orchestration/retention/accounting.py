@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import compress
 from operator import attrgetter
 
 import pyarrow as pa
@@ -61,8 +60,10 @@ def _ids(values: Iterable[int]) -> pa.Array:
     return pa.array(values, pa.int64())
 
 
-def _positions(values: Iterable[int]) -> pa.Array:
-    return pa.array(values, pa.int32())
+def _of_rows(flags: pa.Array, located_at: pa.Array) -> pa.Array:
+    """Per-version ``flags`` (in plan order) for each object row at ``located_at`` (false
+    for rows of versions not listed)."""
+    return pc.fill_null(flags.take(located_at), False)
 
 
 def _codes_of(digests: list[str], rows: pa.Table) -> pa.Array:
@@ -121,14 +122,14 @@ def account_bytes(
     holds the ids of versions something keeps.
     """
     ids = list(map(_ID, versions))
-    positions = range(len(ids))
-    gone = {ids[i] for i in compress(positions, map(GONE.__contains__, decisions))}
-    purges = list(compress(positions, map("purge".__eq__, decisions)))  # positions
-    holds = [version_id for version_id in kept if version_id not in gone]
-    # the versions that stay but that nothing keeps (tombstones, waits)
-    unkept = [i for i, d in zip(ids, decisions, strict=True) if d not in GONE and i not in kept]
+    listed = _ids(ids)
     version_ids, digests = rows["version_id"].chunk(0), rows["digest"].chunk(0)
     codes, dictionary = digests.indices, digests.dictionary
+    # per object row: the plan position of its version (null: a version not listed)
+    located_at = pc.index_in(version_ids, value_set=listed)
+    is_gone = pa.array(map(GONE.__contains__, decisions), pa.bool_(), size=len(ids))
+    is_kept = pa.array(map(kept.__contains__, ids), pa.bool_(), size=len(ids))
+    is_purge = pa.array(map("purge".__eq__, decisions), pa.bool_(), size=len(ids))
     users, last_purge = _users(versions, decisions, now) if snapshot.dataset_snapshots else ({}, {})
     for_snapshots: list[tuple[str, str, str]] = []
     kept_by_snapshots: list[str] = []
@@ -142,18 +143,23 @@ def account_bytes(
         if decision == "keep":
             kept_by_snapshots += [d for d, _ in snapshot.dataset_snapshots[digest].objects]
         for_snapshots.append((digest, decision, reason))
-    # kept objects are never freed: a kept version or snapshot holds them
-    kept_codes = pc.unique(codes.filter(pc.is_in(version_ids, value_set=_ids(holds))))
+    # kept objects are never freed: a kept version (listed or not) or snapshot holds them
+    holding = _of_rows(pc.and_not(is_kept, is_gone), located_at)
+    kept_ids = _ids(kept)
+    unlisted = kept_ids.filter(pc.invert(pc.is_in(kept_ids, value_set=listed)))
+    if len(unlisted):
+        holding = pc.or_(holding, pc.is_in(version_ids, value_set=unlisted))
+    kept_codes = pc.unique(codes.filter(holding))
     if kept_by_snapshots:
         kept_codes = pc.unique(pa.concat_arrays([kept_codes, _codes_of(kept_by_snapshots, rows)]))
     # a version that stays but that nothing keeps frees the objects no kept version or
     # snapshot holds when it is purged later
-    staying = pc.is_in(version_ids, value_set=_ids(unkept))
+    staying = _of_rows(pc.invert(pc.or_(is_kept, is_gone)), located_at)  # tombstones, waits
     later = pc.and_(staying, pc.invert(pc.is_in(codes, value_set=kept_codes)))
     later_codes = codes.filter(later)
     # a purge frees what nothing staying retains: no kept version or snapshot, and no
     # version freeing it later
-    purging = pc.is_in(version_ids, value_set=_ids(ids[i] for i in purges))
+    purging = _of_rows(is_purge, located_at)
     purging_codes = codes.filter(purging)
     retained = pc.or_(
         pc.is_in(purging_codes, value_set=kept_codes),
@@ -164,18 +170,18 @@ def account_bytes(
     )
     located = pa.table(
         {
-            "position": pc.index_in(version_ids.take(freeing), value_set=_ids(ids)),
+            "position": located_at.take(freeing),
             "code": codes.take(freeing),
             "size": rows["size"].chunk(0).take(freeing),
         }
     )
-    claims = _first_claims(located.filter(pc.is_valid(located["position"])))
+    claims = _first_claims(located)
     freed = [0] * len(versions)
     for position, size in zip(
         claims["position"].to_pylist(), claims["size"].to_pylist(), strict=True
     ):
         freed[position] += size
-    deleted = claims.filter(pc.is_in(claims["position"], value_set=_positions(purges)))
+    deleted = claims.filter(is_purge.take(claims["position"]))
     deleted = deleted.append_column("digest", dictionary.take(deleted["code"]))
     deleted = deleted.sort_by(_DELETE_ORDER)
     objects = list(zip(deleted["digest"].to_pylist(), deleted["size"].to_pylist(), strict=True))

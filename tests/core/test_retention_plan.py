@@ -384,6 +384,24 @@ def test_tombstoned_versions_wait_for_the_grace_period_then_purge() -> None:
     assert plan.objects == (("blake3:" + "1" * 64, 10),)
 
 
+def test_objects_of_a_held_version_the_snapshot_does_not_list_are_never_deleted() -> None:
+    """Defensive: a hold (or alias) on a version missing from the versions listed still
+    holds that version's objects."""
+    policy = RetentionPolicy(rules=[RetentionRule(keep_last=0)], grace_period=timedelta(hours=1))
+    shared, own = ("blake3:" + "a" * 64, 50), ("blake3:" + "b" * 64, 10)
+    versions = [_version(1, 10, status="tombstoned", tombstoned_at=NOW - 2 * DAY)]
+    objects = [(1, *shared), (1, *own), (99, *shared)]
+    unheld = make_plan(policy, RegistrySnapshot(NOW, versions, objects=objects))
+    assert set(unheld.objects) == {shared, own}  # nothing listed keeps version 99
+    held = make_plan(
+        policy,
+        RegistrySnapshot(NOW, versions, holds=[HoldInfo(99, "audit")], objects=objects),
+    )
+    assert held.versions[0].decision == "purge"
+    assert held.objects == (own,)
+    assert held.versions[0].frees_bytes == 10
+
+
 def test_parents_of_kept_versions_are_kept_transitively() -> None:
     policy = RetentionPolicy(rules=[RetentionRule(keep_last=1)])
     versions = [
