@@ -3,13 +3,14 @@
 Run by :func:`.scans.worker_scans` as ``python -m mv_orchestration.retention.scan_worker
 DIRECTORY URI SQL...``: part P of statement N's rows becomes ``DIRECTORY/N-P.arrow``, and
 ``N P`` is printed on stdout once the file is complete (``N end`` after the last part),
-so the reader can use each part while the next is read. The worker stops, and removes
-DIRECTORY, as soon as its standard input closes: the process that started it has ended
-(or no longer needs it). All are read in one read
+so the reader can use each part while the next is read. All are read in one read
 transaction by the ADBC SQLite driver, straight into Arrow batches. The driver carries
 its own copy of SQLite, so it runs in a process of its own: two copies of SQLite in one
 process release each other's file locks (https://sqlite.org/howtocorrupt.html, section
 2.2.1).
+
+The worker stops, and removes DIRECTORY, as soon as its standard input closes: the
+process that started it has ended (or no longer needs it).
 """
 
 from __future__ import annotations
