@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -104,24 +104,25 @@ def _datasets(conn: Connection) -> dict[int, tuple[str, ...]]:
 
 
 def _status_times(
-    ids: tuple[int, ...], statuses: tuple[str, ...], changed: tuple[Any, ...], parse: Any
-) -> tuple[dict[int, datetime], dict[int, datetime]]:
-    """When each tombstoned and each purged version changed status, by version id."""
-    tombstoned: dict[int, datetime] = {}
-    purged: dict[int, datetime] = {}
-    for index in compress(range(len(ids)), map(ACTIVE.__ne__, statuses)):
+    statuses: Sequence[str], changed: Sequence[Any], parse: Any
+) -> tuple[list[datetime | None], list[datetime | None]]:
+    """When each version was tombstoned and when it was purged (None: it was not, or the
+    time is unknown), by position."""
+    tombstoned: list[datetime | None] = [None] * len(statuses)
+    purged: list[datetime | None] = [None] * len(statuses)
+    for index in compress(range(len(statuses)), map(ACTIVE.__ne__, statuses)):
         moment = changed[index]
         if not moment:  # None, or SQLite's empty text
             continue
         if statuses[index] == TOMBSTONED:
-            tombstoned[ids[index]] = parse(moment)
+            tombstoned[index] = parse(moment)
         elif statuses[index] == PURGED:
-            purged[ids[index]] = parse(moment)
+            purged[index] = parse(moment)
     return tombstoned, purged
 
 
 def _versions(
-    columns: list[tuple[Any, ...]],
+    columns: list[Sequence[Any]],
     names: dict[int, str],
     tags: dict[int, dict[str, str]],
     parents: dict[int, tuple[int, ...]],
@@ -134,19 +135,19 @@ def _versions(
     if not columns or not columns[0]:
         return []
     ids, model_ids, numbers, keys, created, statuses, changed = columns
-    tombstoned, purged = _status_times(ids, statuses, changed, parse)
+    tombstoned, purged = _status_times(statuses, changed, parse)
     rows = zip(
         ids,
         map(names.__getitem__, model_ids),
         numbers,
-        map(bytes, keys),
+        keys,
         map(parse, created),
         map(_STATUSES.get, statuses, statuses),
         map(tags.get, ids, repeat(NO_TAGS)) if tags else repeat(NO_TAGS),
         map(datasets.get, ids, repeat(())) if datasets else repeat(()),
         map(parents.get, ids, repeat(())) if parents else repeat(()),
-        map(tombstoned.get, ids) if tombstoned else repeat(None),
-        map(purged.get, ids) if purged else repeat(None),
+        tombstoned,
+        purged,
         strict=False,  # the defaults repeat without end
     )
     return list(map(_version_info, rows))

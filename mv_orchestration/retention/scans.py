@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +34,7 @@ from mv_orchestration.retention.snapshot import object_table
 WORKER = "mv_orchestration.retention.scan_worker"
 STDERR = "worker.err"  # in the worker's directory
 LAST_SEQ, VERSIONS, OBJECTS = range(3)  # the worker's statements
+SORT_KEY = 3  # the column of versions_sql
 LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM audit_events"  # audit.last_seq, as SQL
 OBJECTS_SQL = (
     "SELECT version_id, digest, COALESCE(size, 0) FROM version_objects "
@@ -63,9 +64,9 @@ class Scans(Protocol):
     def last_seq(self) -> int:
         """The audit log's last sequence number in the scans' snapshot (read first)."""
 
-    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of :func:`versions_sql` in parts, each as columns (tuples of Python
-        values)."""
+    def versions(self) -> Iterator[list[Sequence[Any]]]:
+        """The rows of :func:`versions_sql` in parts, each as columns of Python values
+        (sort keys as ``bytes``)."""
 
     def objects(self) -> pa.Table:
         """The rows of :data:`OBJECTS_SQL` as a table of ``version_id, digest, size``
@@ -85,8 +86,12 @@ class RowScans:
     def last_seq(self) -> int:
         return last_seq(self._conn)
 
-    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
-        yield list(zip(*scan_rows(self._conn, versions_sql(self._conn.dialect.name)), strict=True))
+    def versions(self) -> Iterator[list[Sequence[Any]]]:
+        rows = scan_rows(self._conn, versions_sql(self._conn.dialect.name))
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        if columns:
+            columns[SORT_KEY] = list(map(bytes, columns[SORT_KEY]))  # whatever the driver gave
+        yield columns
 
     def objects(self) -> pa.Table:
         return object_table(scan_rows(self._conn, OBJECTS_SQL))
@@ -141,9 +146,9 @@ class WorkerScans:
         (table,) = self._tables(LAST_SEQ)
         return int(table.column(0)[0].as_py() or 0)
 
-    def versions(self) -> Iterator[list[tuple[Any, ...]]]:
+    def versions(self) -> Iterator[list[Sequence[Any]]]:
         for table in self._tables(VERSIONS):
-            yield [tuple(column.to_pylist()) for column in table.columns]
+            yield [column.to_pylist() for column in table.columns]  # binary: bytes
 
     def objects(self) -> pa.Table:
         return pa.concat_tables(list(self._tables(OBJECTS)))
