@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
-from functools import partial
 from operator import attrgetter
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mv_orchestration.retention.durations import format_duration, when_text
-from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion
+from mv_orchestration.retention.plan import PlannedColumns, PlannedSnapshot
 from mv_orchestration.retention.policy import RetentionPolicy
 from mv_orchestration.retention.snapshot import PURGED, RegistrySnapshot, VersionInfo
 
@@ -27,7 +26,6 @@ GONE = frozenset({"purge", "purged"})
 _ID, _MODEL, _VERSION, _STATUS = map(attrgetter, ("id", "model", "version", "status"))
 _CLAIM_ORDER = [("code", "ascending"), ("position", "ascending"), ("row", "ascending")]
 _DELETE_ORDER = [("position", "ascending"), ("digest", "ascending"), ("size", "ascending")]
-_planned = partial(tuple.__new__, PlannedVersion)  # all fields, without a Python-level call
 
 
 def _snapshot_decision(
@@ -114,8 +112,9 @@ def account_bytes(
     reasons: list[str],
     kept: Collection[int],
     now: datetime,
-) -> tuple[list[PlannedVersion], list[PlannedSnapshot], list[tuple[str, int]]]:
-    """Planned versions and snapshots with freed bytes, and the objects phase 2 deletes.
+) -> tuple[PlannedColumns, list[PlannedSnapshot], list[tuple[str, int]]]:
+    """Planned versions (as columns) and snapshots with freed bytes, and the objects
+    phase 2 deletes.
 
     ``rows`` are the snapshot's objects as :func:`.snapshot.object_table` makes them;
     ``versions`` are in plan order, with their ``decisions`` and ``reasons``; ``kept``
@@ -185,20 +184,14 @@ def account_bytes(
     deleted = deleted.append_column("digest", dictionary.take(deleted["code"]))
     deleted = deleted.sort_by(_DELETE_ORDER)
     objects = list(zip(deleted["digest"].to_pylist(), deleted["size"].to_pylist(), strict=True))
-    planned = list(
-        map(
-            _planned,
-            zip(
-                ids,
-                map(_MODEL, versions),
-                map(_VERSION, versions),
-                map(_STATUS, versions),
-                decisions,
-                reasons,
-                freed,
-                strict=True,
-            ),
-        )
+    planned = PlannedColumns(
+        tuple(ids),
+        tuple(map(_MODEL, versions)),
+        tuple(map(_VERSION, versions)),
+        tuple(map(_STATUS, versions)),
+        tuple(decisions),
+        tuple(reasons),
+        tuple(freed),
     )
     snapshots = []
     unavailable: set[str] = set()  # kept, freed later or claimed

@@ -208,7 +208,7 @@ def apply_plan(
         moves = LateMoves(plan)
         registry.read(moves.read)
         renew = renewer(lease)
-        planned = {item.id: item.decision for item in plan.versions}
+        planned = dict(zip(plan.columns.ids, plan.columns.decisions, strict=True))
         phase = _Phase(registry, plan, report, moves, planned, actor, batch_size, renew)
         phase.advance(plan.by_decision("tombstone"), "tombstoned", "tombstone")
         phase.advance(plan.by_decision("purge"), "purged", "purge")

@@ -19,7 +19,7 @@ from typing import Any
 
 CHUNK = 10_000
 _ESCAPED = bytes(range(0x20)) + b'"\\'  # what JSON escapes (canonical JSON keeps the rest)
-_TEXT_COLUMNS = [itemgetter(index) for index in (1, 2, 3, 4, 5)]  # of a PlannedVersion
+_TEXT_COLUMNS = (1, 2, 3, 4, 5)  # of a plan's version columns: model, version, ... reason
 _DIGEST = itemgetter(0)
 _dumps = partial(json.dumps, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -31,15 +31,16 @@ def _plain(texts: Iterable[str]) -> bool:
     return len(data.translate(None, _ESCAPED)) == len(data)
 
 
-def _versions(chunk: Sequence[Any]) -> str:
-    """``PlannedVersion`` tuples (``id, model, version, status, decision, reason,
-    frees_bytes``) as comma-separated JSON objects."""
-    if all(_plain(map(column, chunk)) for column in _TEXT_COLUMNS):
+def _versions(columns: Sequence[Sequence[Any]]) -> str:
+    """Plan version columns (``ids, models, versions, statuses, decisions, reasons,
+    frees_bytes``) as comma-separated JSON objects, one per version."""
+    rows = zip(*columns, strict=True)
+    if all(_plain(columns[index]) for index in _TEXT_COLUMNS):
         return ",".join(
             [
                 f'{{"decision":"{decision}","frees_bytes":{frees},"id":{id_},"model":"{model}",'
                 f'"reason":"{reason}","status":"{status}","version":"{version}"}}'
-                for id_, model, version, status, decision, reason, frees in chunk
+                for id_, model, version, status, decision, reason, frees in rows
             ]
         )
     return ",".join(
@@ -47,7 +48,7 @@ def _versions(chunk: Sequence[Any]) -> str:
             f'{{"decision":{_escape(decision)},"frees_bytes":{frees},"id":{id_},'
             f'"model":{_escape(model)},"reason":{_escape(reason)},"status":{_escape(status)},'
             f'"version":{_escape(version)}}}'
-            for id_, model, version, status, decision, reason, frees in chunk
+            for id_, model, version, status, decision, reason, frees in rows
         ]
     )
 
@@ -59,26 +60,37 @@ def _objects(chunk: Sequence[tuple[str, int]]) -> str:
     return ",".join([f'{{"digest":{_escape(digest)},"size":{size}}}' for digest, size in chunk])
 
 
-def _array(items: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> Iterator[bytes]:
-    """A JSON array of ``items``, encoded :data:`CHUNK` items at a time."""
+def _array(count: int, encode: Callable[[slice], str]) -> Iterator[bytes]:
+    """A JSON array of ``count`` items, ``encode`` making :data:`CHUNK` of them (a slice
+    of the items) at a time."""
     yield b"["
-    for start in range(0, len(items), CHUNK):
+    for start in range(0, count, CHUNK):
         if start:
             yield b","
-        yield encode(items[start : start + CHUNK]).encode("utf-8")
+        yield encode(slice(start, start + CHUNK)).encode("utf-8")
     yield b"]"
 
 
 def plan_chunks(
-    head: Mapping[str, Any], versions: Sequence[Any], objects: Sequence[tuple[str, int]]
+    head: Mapping[str, Any],
+    versions: Sequence[Sequence[Any]],
+    objects: Sequence[tuple[str, int]],
 ) -> Iterator[bytes]:
     """Canonical JSON of plan content, in pieces: ``head`` (its small members) plus
-    ``versions`` (``PlannedVersion`` tuples) and ``objects`` (``(digest, size)``).
+    ``versions`` (the columns of ``PlannedVersion`` fields, in field order) and
+    ``objects`` (``(digest, size)``).
 
     A million-version plan is a third of a gigabyte; its pieces can be stored as they are
     made instead of being held at once.
     """
-    arrays = {"versions": (versions, _versions), "objects": (objects, _objects)}
+
+    def version_rows(part: slice) -> str:
+        return _versions([column[part] for column in versions])
+
+    def object_rows(part: slice) -> str:
+        return _objects(objects[part])
+
+    arrays = {"versions": (len(versions[0]), version_rows), "objects": (len(objects), object_rows)}
     for index, key in enumerate(sorted([*head, *arrays])):
         yield (("," if index else "{") + _escape(key) + ":").encode("utf-8")
         if key in arrays:

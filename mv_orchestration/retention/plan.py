@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import compress, repeat
-from operator import itemgetter, ne
+from operator import eq, ne
 from typing import Any, NamedTuple
 
 from mv_orchestration.errors import IntegrityError
@@ -32,7 +32,6 @@ from mv_orchestration.retention.policy import RetentionPolicy
 PLAN_KIND = "mvo.retention_plan"
 PLAN_SCHEMA_VERSION = 1
 DECISIONS = ("keep", "tombstone", "purge", "wait", "purged")
-_DECISION, _FREES = itemgetter(4), itemgetter(6)  # of a PlannedVersion
 
 
 class PlannedVersion(NamedTuple):
@@ -70,6 +69,33 @@ class PlannedVersion(NamedTuple):
         }
 
 
+_planned = partial(tuple.__new__, PlannedVersion)  # all fields, without a Python-level call
+
+
+class PlannedColumns(NamedTuple):
+    """A plan's versions as columns, in plan order: entry ``i`` of each is a field of the
+    ``i``-th :class:`PlannedVersion` (a plan of a million versions makes no tuple per
+    version until :attr:`RetentionPlan.versions` is read)."""
+
+    ids: tuple[int, ...]
+    models: tuple[str, ...]
+    versions: tuple[str, ...]
+    statuses: tuple[str, ...]
+    decisions: tuple[str, ...]
+    reasons: tuple[str, ...]
+    frees_bytes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, versions: Iterable[PlannedVersion]) -> PlannedColumns:
+        """The columns of ``versions``."""
+        rows = list(versions)
+        return cls(*(zip(*rows, strict=True) if rows else [()] * len(cls._fields)))
+
+    def rows(self) -> Iterator[PlannedVersion]:
+        """Each version's :class:`PlannedVersion`, in plan order."""
+        return map(_planned, zip(*self, strict=True))
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedSnapshot:
     """The decision (``keep`` or ``purge``) for one dataset snapshot."""
@@ -94,7 +120,9 @@ class RetentionPlan:
     """An immutable plan; ``digest`` is taken of its canonical JSON (:meth:`chunks`), and
     ``id`` derived from it.
 
-    ``objects`` are the ``(digest, size)`` store objects phase 2 deletes: those of
+    ``columns`` hold the decision for every version (:attr:`versions` lists them as
+    :class:`PlannedVersion`). ``objects`` are the ``(digest, size)`` store objects phase 2
+    deletes: those of
     ``purge`` versions and snapshots that nothing staying references. ``audit_seq`` is the
     audit log's last sequence number in the registry snapshot planned (None: planned from
     a snapshot not read from a registry); apply uses it to find the alias moves the plan
@@ -106,7 +134,7 @@ class RetentionPlan:
     created_at: datetime
     policy: RetentionPolicy
     policy_digest: str
-    versions: tuple[PlannedVersion, ...]
+    columns: PlannedColumns
     snapshots: tuple[PlannedSnapshot, ...] = ()
     objects: tuple[tuple[str, int], ...] = ()
     audit_seq: int | None = None
@@ -123,17 +151,25 @@ class RetentionPlan:
 
         return digest_bytes(self.content_bytes())
 
+    @cached_property
+    def versions(self) -> tuple[PlannedVersion, ...]:
+        """Every version's decision, in plan order (made from :attr:`columns` when first
+        read)."""
+        return tuple(self.columns.rows())
+
     def by_decision(self, decision: str) -> list[PlannedVersion]:
         """The versions with ``decision``, in plan order."""
-        return [v for v in self.versions if v.decision == decision]
+        columns = self.columns
+        chosen = map(eq, columns.decisions, repeat(decision))
+        return list(map(_planned, compress(zip(*columns, strict=True), chosen)))
 
     def summary(self) -> dict[str, int]:
         """Counts per decision and the bytes freed now (purge) and later (tombstones)."""
-        decisions = list(map(_DECISION, self.versions))
+        decisions = self.columns.decisions
         counts = dict.fromkeys(DECISIONS, 0)
         counts.update(Counter(decisions))
         not_purged = map(ne, decisions, repeat("purge"))
-        later = sum(compress(map(_FREES, self.versions), not_purged))
+        later = sum(compress(self.columns.frees_bytes, not_purged))
         counts["snapshots_purge"] = sum(1 for s in self.snapshots if s.decision == "purge")
         counts["bytes_freed_now"] = sum(size for _, size in self.objects)
         counts["bytes_freed_later"] = later
@@ -144,7 +180,7 @@ class RetentionPlan:
         cls,
         created_at: datetime,
         policy: RetentionPolicy,
-        versions: Iterable[PlannedVersion],
+        columns: PlannedColumns,
         snapshots: Iterable[PlannedSnapshot] = (),
         objects: Iterable[tuple[str, int]] = (),
         audit_seq: int | None = None,
@@ -154,7 +190,7 @@ class RetentionPlan:
             created_at=created_at,
             policy=policy,
             policy_digest=policy.digest(),
-            versions=tuple(versions),
+            columns=columns,
             snapshots=tuple(snapshots),
             objects=tuple(objects),
             audit_seq=audit_seq,
@@ -192,7 +228,7 @@ class RetentionPlan:
     def chunks(self) -> Iterator[bytes]:
         """Canonical JSON of :meth:`content`, in pieces."""
         head = self._head()
-        return plan_chunks(head, self.versions, self.objects)
+        return plan_chunks(head, self.columns, self.objects)
 
     def content_bytes(self) -> bytes:
         """Canonical JSON of :meth:`content` (the bytes :attr:`digest` is taken of),
@@ -240,18 +276,19 @@ class RetentionPlan:
             policy = RetentionPolicy.model_validate(content["policy"])
             if policy.digest() != content["policy_digest"]:
                 raise ValueError("its policy does not match the recorded policy digest")
+            versions = tuple(PlannedVersion(**item) for item in content["versions"])
             plan = cls(
                 created_at=datetime.fromisoformat(content["created_at"]),
                 policy=policy,
                 policy_digest=content["policy_digest"],
-                versions=tuple(PlannedVersion(**item) for item in content["versions"]),
+                columns=PlannedColumns.of(versions),
                 snapshots=tuple(PlannedSnapshot(**item) for item in content["snapshots"]),
                 objects=tuple((item["digest"], item["size"]) for item in content["objects"]),
                 audit_seq=content.get("audit_seq"),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"stored retention plan is not readable: {exc}") from None
-        vars(plan).update(digest=digest_bytes(data), _encoded=data)
+        vars(plan).update(digest=digest_bytes(data), _encoded=data, versions=versions)
         return plan
 
 

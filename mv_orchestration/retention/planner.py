@@ -21,7 +21,7 @@ from mv_orchestration.errors import ValidationError
 from mv_orchestration.retention.accounting import account_bytes
 from mv_orchestration.retention.bulk import gc_paused
 from mv_orchestration.retention.durations import format_duration, when_text
-from mv_orchestration.retention.plan import PlannedSnapshot, PlannedVersion, RetentionPlan
+from mv_orchestration.retention.plan import PlannedColumns, PlannedSnapshot, RetentionPlan
 from mv_orchestration.retention.policy import RetentionPolicy
 from mv_orchestration.retention.scopes import Keeper, Scope
 from mv_orchestration.retention.snapshot import (
@@ -184,7 +184,7 @@ def _plan(policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime) ->
 
 def _accounted(
     policy: RetentionPolicy, snapshot: RegistrySnapshot, now: datetime
-) -> tuple[list[PlannedVersion], list[PlannedSnapshot], list[tuple[str, int]]]:
+) -> tuple[PlannedColumns, list[PlannedSnapshot], list[tuple[str, int]]]:
     objects = object_table_soon(snapshot.objects)  # encoded while versions are decided
     keeper = Keeper()
     aliases = sorted(snapshot.aliases, key=lambda a: (a.model, a.name))
