@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from queue import SimpleQueue
@@ -107,8 +107,8 @@ class WorkerScans:
         self._parts: list[SimpleQueue[pa.Table | ScanFailed | None]] = [
             SimpleQueue() for _ in range(count)
         ]
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-scan")
-        self._pool.submit(self._receive)
+        self._receiver = threading.Thread(target=self._receive, name="mvo-scan", daemon=True)
+        self._receiver.start()
 
     def _receive(self) -> None:
         """Hand each part to its statement's queue (None after the last), and the worker's
@@ -158,7 +158,7 @@ class WorkerScans:
         stays open until then: it closes on its own if this process ends first, and the
         worker stops when it does."""
         self._process.kill()
-        self._pool.shutdown()
+        self._receiver.join()
         self._process.wait()
         for pipe in (self._process.stdout, self._process.stdin):
             if pipe is not None:
