@@ -144,9 +144,9 @@ def account_bytes(
         for_snapshots.append((digest, decision, reason))
     # kept objects are never freed: a kept version (listed or not) or snapshot holds them
     holding = _of_rows(pc.and_not(is_kept, is_gone), located_at)
-    kept_ids = _ids(kept)
-    unlisted = kept_ids.filter(pc.invert(pc.is_in(kept_ids, value_set=listed)))
-    if len(unlisted):
+    if is_kept.true_count < len(kept):  # some kept version is not listed
+        kept_ids = _ids(kept)
+        unlisted = kept_ids.filter(pc.invert(pc.is_in(kept_ids, value_set=listed)))
         holding = pc.or_(holding, pc.is_in(version_ids, value_set=unlisted))
     kept_codes = pc.unique(codes.filter(holding))
     if kept_by_snapshots:

@@ -188,14 +188,14 @@ def _scans(engine: Engine, conn: Connection, arrow: bool) -> Iterator[Scans]:
 
 def _read(conn: Connection, scans: Scans) -> _Read | None:
     """Everything the registry holds for planning, or None when ``scans`` see another
-    state of the registry than ``conn`` (a change committed between their first reads)."""
-    scanned_seq = scans.last_seq()
+    state of the registry than ``conn`` (a change committed between their first reads).
+    The small tables are read while the scan worker starts."""
     audit_seq = last_seq(conn)  # the connection's first read: its snapshot starts here
-    if audit_seq != scanned_seq:
-        return None
     names = dict(conn.execute(select(schema.models.c.id, schema.models.c.name)).all())
     tags, parents, datasets = _tags(conn), _parents(conn), _datasets(conn)
     aliases, holds, gone = _aliases(conn, names), _holds(conn), purged_snapshots(conn)
+    if scans.last_seq() != audit_seq:
+        return None
     parse, versions = time_parser(conn), []
     for columns in scans.versions():
         versions += _versions(columns, names, tags, parents, datasets, parse)

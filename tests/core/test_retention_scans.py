@@ -14,6 +14,7 @@ import pytest
 import mv_orchestration.retention.loader as loader
 import mv_orchestration.retention.scans as scans
 from mv_orchestration.registry import Registry
+from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.retention import load_snapshot
 from tests.core.registry_helpers import register, version_id
 from tests.core.test_retention_plan import object_rows
@@ -69,17 +70,19 @@ def test_a_change_between_the_first_reads_reads_again(
     sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _fill(sqlite_registry, tmp_path)
-    real = scans.WorkerScans.last_seq
-    changes = iter(["f", "g"])  # one commit after each of the worker's first reads
+    real = loader._scans
+    changes = iter(["f", "g"])  # one commit before each of the first two workers starts
 
-    def then_commit(self) -> int:
-        seq = real(self)
+    @contextmanager
+    def after_a_change(engine, conn, arrow):
+        last_seq(conn)  # the connection's snapshot starts before the change
         content = next(changes, None)
         if content:
             register(sqlite_registry, "churn", tmp_path, content)
-        return seq
+        with real(engine, conn, arrow) as found:
+            yield found
 
-    monkeypatch.setattr(scans.WorkerScans, "last_seq", then_commit)
+    monkeypatch.setattr(loader, "_scans", after_a_change)
     snapshot = load_snapshot(sqlite_registry)  # the third attempt scans rows
     refs = {v.ref for v in snapshot.versions}
     assert len(refs) == 7
