@@ -88,15 +88,17 @@ def plan_retention(
 
     Nothing is deleted: apply the returned plan's ``id`` with :func:`apply_plan`.
     """
+    from functools import partial
+
     from mv_orchestration.retention.bulk import gc_paused
-    from mv_orchestration.retention.loader import load_snapshot
+    from mv_orchestration.retention.loader import using_snapshot
     from mv_orchestration.retention.planner import make_plan
     from mv_orchestration.retention.plans import save_plan
     from mv_orchestration.retention.policy import load_policy
 
     loaded = load_policy(policy)
     with gc_paused():  # the snapshot is freed inside: the collector never scans it
-        plan = make_plan(loaded, load_snapshot(registry, now))
+        plan = using_snapshot(registry, partial(make_plan, loaded), now)
         save_plan(registry, plan, actor)
     return plan
 

@@ -4,20 +4,21 @@ Everything is read in read transactions that see one state of the registry (``RE
 READ`` on PostgreSQL). The two large tables, versions and their ``version_objects`` rows,
 are each read in one sequential scan (:mod:`.scans`): columns of driver values for
 versions, an Arrow table for store objects (``RegistrySnapshot.objects``), read while the
-versions are built. Nothing is queried per version.
+versions are built and planned (:func:`using_snapshot`). Nothing is queried per version.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from functools import partial
 from itertools import chain, compress, repeat
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, select
@@ -55,11 +56,12 @@ ATTEMPTS = 3  # reads of a changing registry; the last scans on the snapshot con
 _version_info = partial(tuple.__new__, VersionInfo)  # all fields, without a Python-level call
 _DATASETS = attrgetter("datasets")
 _STATUSES = {status: status for status in (ACTIVE, TOMBSTONED, PURGED)}  # one string each
+T = TypeVar("T")
 
 
 class _Read(NamedTuple):
     versions: list[VersionInfo]
-    objects: pa.Table
+    objects: Future[pa.Table]
     aliases: list[AliasInfo]
     holds: list[HoldInfo]
     gone: set[str]
@@ -199,30 +201,79 @@ def _read(conn: Connection, scans: Scans) -> _Read | None:
     parse, versions = time_parser(conn), []
     for columns in scans.versions():
         versions += _versions(columns, names, tags, parents, datasets, parse)
-    return _Read(versions, scans.objects(), aliases, holds, gone, audit_seq)
+    return _Read(versions, scans.objects_soon(), aliases, holds, gone, audit_seq)
 
 
-def _read_consistent(engine: Engine) -> _Read:
+@contextmanager
+def _read_consistent(engine: Engine, worker: bool) -> Iterator[_Read]:
     """:func:`_read` until its scans and its connection agree; the last attempt, and any
-    after the scan worker failed, scan on the connection itself."""
-    arrow = engine.dialect.name == "sqlite"
+    after the scan worker failed (or without ``worker``), scan on the connection itself.
+    The scans go on until the context ends: the objects may still be arriving."""
+    arrow = worker and engine.dialect.name == "sqlite"
     for attempt in range(ATTEMPTS):
         arrow = arrow and attempt < ATTEMPTS - 1
+        scanning = ExitStack()  # outlives the connection: the worker reads on
         try:
-            with (
-                snapshot_connection(engine) as conn,
-                conn.begin(),
-                _scans(engine, conn, arrow) as scans,
-            ):
-                found = _read(conn, scans)
+            with snapshot_connection(engine) as conn, conn.begin():
+                found = _read(conn, scanning.enter_context(_scans(engine, conn, arrow)))
         except ScanFailed as exc:
+            scanning.close()
             log.warning("retention snapshot: %s; reading rows instead", exc)
             arrow = False
             continue
-        if found is not None:
-            return found
-        log.debug("retention snapshot: the registry changed between reads; reading again")
+        except BaseException:
+            scanning.close()
+            raise
+        if found is None:
+            scanning.close()
+            log.debug("retention snapshot: the registry changed between reads; reading again")
+            continue
+        with scanning:
+            yield found
+        return
     raise AssertionError("scans on the snapshot connection always agree with it")
+
+
+@contextmanager
+def _reading(registry: Any, now: datetime | None, worker: bool) -> Iterator[RegistrySnapshot]:
+    """The snapshot of ``registry`` at ``now``, its objects a future until the context
+    ends (see :func:`load_snapshot`)."""
+    taken_at = as_utc(now) if now is not None else utcnow()
+    with gc_paused(), _read_consistent(registry.engine, worker) as read:
+        versions, gone = read.versions, read.gone
+        referenced = set(chain.from_iterable(map(_DATASETS, versions)))
+        if gone & referenced:  # a purged snapshot a version not purged uses was logged again
+            gone -= {digest for v in versions if v.status != PURGED for digest in v.datasets}
+        datasets = {
+            digest: DatasetSnapshotInfo(digest, snapshot_objects(registry.store, digest))
+            for digest in sorted(referenced - gone)
+        }
+        log.debug("retention snapshot: %d versions, %d aliases", len(versions), len(read.aliases))
+        yield RegistrySnapshot(
+            taken_at, versions, read.aliases, read.holds, datasets, read.objects, read.audit_seq
+        )
+
+
+def using_snapshot(
+    registry: Any, use: Callable[[RegistrySnapshot], T], now: datetime | None = None
+) -> T:
+    """``use`` the snapshot of ``registry`` at ``now`` (see :func:`load_snapshot`) while its
+    objects are still being read: they are a future until ``use`` returns. If the scan
+    worker fails after ``use`` began, ``use`` runs again on a snapshot read from rows."""
+    try:
+        with _reading(registry, now, worker=True) as snapshot:
+            return use(snapshot)
+    except ScanFailed as exc:
+        log.warning("retention snapshot: %s; reading rows instead", exc)
+    with _reading(registry, now, worker=False) as snapshot:
+        return use(snapshot)
+
+
+def _with_objects(snapshot: RegistrySnapshot) -> RegistrySnapshot:
+    """``snapshot`` once its objects are read."""
+    if isinstance(snapshot.objects, Future):
+        snapshot.objects = snapshot.objects.result()
+    return snapshot
 
 
 def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapshot:
@@ -232,18 +283,4 @@ def load_snapshot(registry: Any, now: datetime | None = None) -> RegistrySnapsho
     not purged references one (it was logged again); the objects of the others are read
     from their stored manifests.
     """
-    taken_at = as_utc(now) if now is not None else utcnow()
-    with gc_paused():
-        read = _read_consistent(registry.engine)
-    versions, gone = read.versions, read.gone
-    referenced = set(chain.from_iterable(map(_DATASETS, versions)))
-    if gone & referenced:  # a purged snapshot a version not purged uses was logged again
-        gone -= {digest for v in versions if v.status != PURGED for digest in v.datasets}
-    datasets = {
-        digest: DatasetSnapshotInfo(digest, snapshot_objects(registry.store, digest))
-        for digest in sorted(referenced - gone)
-    }
-    log.debug("retention snapshot: %d versions, %d aliases", len(versions), len(read.aliases))
-    return RegistrySnapshot(
-        taken_at, versions, read.aliases, read.holds, datasets, read.objects, read.audit_seq
-    )
+    return using_snapshot(registry, _with_objects, now)

@@ -3,11 +3,11 @@ version references.
 
 On SQLite they are read by the ADBC SQLite driver straight into Arrow, with no Python
 object per row, by a worker process on a read-only connection of its own
-(:class:`WorkerScans`); this process builds the versions while the worker reads the
-objects. The worker's read transaction and the SQLAlchemy connection's (which reads
-everything else) see one state of the registry when both read the same last audit
-sequence number, since every change to the registry appends an audit event in its own
-transaction; the loader checks this and reads again when they differ. On PostgreSQL
+(:class:`WorkerScans`); this process builds the versions, and plans them, while the
+worker reads the objects. The worker's read transaction and the SQLAlchemy connection's
+(which reads everything else) see one state of the registry when both read the same last
+audit sequence number, since every change to the registry appends an audit event in its
+own transaction; the loader checks this and reads again when they differ. On PostgreSQL
 (and when the worker fails, or as the loader's last resort) the rows come from the
 SQLAlchemy connection itself: :class:`RowScans`.
 """
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from queue import SimpleQueue
@@ -29,7 +30,7 @@ from sqlalchemy import Connection, Engine, text
 
 from mv_orchestration.registry.audit import last_seq
 from mv_orchestration.registry.prepared import Prepared
-from mv_orchestration.retention.snapshot import object_table
+from mv_orchestration.retention.snapshot import in_a_thread, object_table
 
 WORKER = "mv_orchestration.retention.scan_worker"
 STDERR = "worker.err"  # in the worker's directory
@@ -68,9 +69,10 @@ class Scans(Protocol):
         """The rows of :func:`versions_sql` in parts, each as columns of Python values
         (sort keys as ``bytes``)."""
 
-    def objects(self) -> pa.Table:
+    def objects_soon(self) -> Future[pa.Table]:
         """The rows of :data:`OBJECTS_SQL` as a table of ``version_id, digest, size``
-        columns (the planner encodes the digests: :func:`.snapshot.object_table`)."""
+        columns (the planner encodes the digests: :func:`.snapshot.object_table`), done
+        when they are read: the scans go on until they are closed."""
 
 
 class ScanFailed(Exception):
@@ -93,8 +95,10 @@ class RowScans:
             columns[SORT_KEY] = list(map(bytes, columns[SORT_KEY]))  # whatever the driver gave
         yield columns
 
-    def objects(self) -> pa.Table:
-        return object_table(scan_rows(self._conn, OBJECTS_SQL))
+    def objects_soon(self) -> Future[pa.Table]:
+        done: Future[pa.Table] = Future()
+        done.set_result(object_table(scan_rows(self._conn, OBJECTS_SQL)))
+        return done
 
 
 class WorkerScans:
@@ -150,8 +154,8 @@ class WorkerScans:
         for table in self._tables(VERSIONS):
             yield [column.to_pylist() for column in table.columns]  # binary: bytes
 
-    def objects(self) -> pa.Table:
-        return pa.concat_tables(list(self._tables(OBJECTS)))
+    def objects_soon(self) -> Future[pa.Table]:
+        return in_a_thread("mvo-scan", lambda: pa.concat_tables(list(self._tables(OBJECTS))))
 
     def close(self) -> None:
         """Stop the worker (done, or no longer needed) and wait for it. Its standard input

@@ -6,22 +6,26 @@ and planning is a pure function of it, so plans can be tested without a database
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import pyarrow as pa
 
 ACTIVE = "active"
 TOMBSTONED = "tombstoned"
 PURGED = "purged"
+T = TypeVar("T")
 
 NO_TAGS: Mapping[str, str] = MappingProxyType({})
 ObjectRef = tuple[int, str, int]
 """A store object a version references: ``(version id, digest, size)``."""
+Objects: TypeAlias = "pa.Table | list[ObjectRef] | Future[pa.Table]"
+"""The store objects of :attr:`RegistrySnapshot.objects`."""
 OBJECT_COLUMNS = pa.schema(
     [
         ("version_id", pa.int64()),
@@ -110,7 +114,8 @@ class RegistrySnapshot:
     occupy (artifact files and code diffs), one row per reference, in no particular order:
     a table of those three columns (digests as strings, or encoded as in
     :data:`OBJECT_COLUMNS`) or a list of :data:`ObjectRef` (a registry holds millions, so
-    they are kept as columns rather than grouped per version).
+    they are kept as columns rather than grouped per version); or, while they are still
+    being read (:func:`.loader.using_snapshot`), a future of such a table.
     ``audit_seq`` is the audit log's last sequence number as read (None: not read from a
     registry).
     """
@@ -120,15 +125,17 @@ class RegistrySnapshot:
     aliases: list[AliasInfo] = field(default_factory=list)
     holds: list[HoldInfo] = field(default_factory=list)
     dataset_snapshots: dict[str, DatasetSnapshotInfo] = field(default_factory=dict)
-    objects: pa.Table | list[ObjectRef] = field(default_factory=list)
+    objects: Objects = field(default_factory=list)
     audit_seq: int | None = None
 
 
-def object_table(objects: pa.Table | list[ObjectRef]) -> pa.Table:
+def object_table(objects: Objects) -> pa.Table:
     """:attr:`RegistrySnapshot.objects` as one chunk of :data:`OBJECT_COLUMNS`, from rows or
-    from a table of ``(version id, digest, size)`` columns. A table of one chunk of
-    :data:`OBJECT_COLUMNS` is taken as it is: made by this function, its dictionary holds
-    each digest once."""
+    from a table of ``(version id, digest, size)`` columns (a future: once it is done). A
+    table of one chunk of :data:`OBJECT_COLUMNS` is taken as it is: made by this function,
+    its dictionary holds each digest once."""
+    if isinstance(objects, Future):
+        objects = objects.result()
     if isinstance(objects, pa.Table):
         if objects.schema.equals(OBJECT_COLUMNS) and all(
             column.num_chunks == 1 for column in objects.columns
@@ -150,11 +157,16 @@ def object_table(objects: pa.Table | list[ObjectRef]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=OBJECT_COLUMNS)
 
 
-def object_table_soon(objects: pa.Table | list[ObjectRef]) -> Future[pa.Table]:
-    """:func:`object_table` of ``objects``, made in a thread of its own: Arrow encodes
-    without holding the GIL, so the caller goes on meanwhile."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="mvo-objects")
+def in_a_thread(name: str, function: Callable[[], T]) -> Future[T]:
+    """``function()`` run in a thread of its own (named ``name``), ended with it."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
     try:
-        return pool.submit(object_table, objects)
+        return pool.submit(function)
     finally:
         pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def object_table_soon(objects: Objects) -> Future[pa.Table]:
+    """:func:`object_table` of ``objects``, made in a thread of its own: Arrow encodes
+    without holding the GIL, so the caller goes on meanwhile."""
+    return in_a_thread("mvo-objects", partial(object_table, objects))

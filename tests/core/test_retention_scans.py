@@ -107,6 +107,41 @@ def test_a_failed_worker_leaves_the_rows_to_the_connection(
     assert "no_such_worker" in warning and "reading rows instead" in warning
 
 
+def test_a_worker_failing_while_the_snapshot_is_used_uses_one_read_from_rows(
+    sqlite_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The objects are still being read while the snapshot is used: a worker that fails
+    then (here: killed while it reads them) has the snapshot read again from rows."""
+    _fill(sqlite_registry, tmp_path)
+    expected = load_snapshot(sqlite_registry)
+    slow = "(WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000000) "
+    monkeypatch.setattr(
+        scans, "OBJECTS_SQL", f"{scans.OBJECTS_SQL} AND {slow}SELECT max(x) FROM n) > 0"
+    )
+    real = scans.WorkerScans.objects_soon
+
+    def killed_first(self):
+        self._process.kill()
+        return real(self)
+
+    monkeypatch.setattr(scans.WorkerScans, "objects_soon", killed_first)
+    used = []
+
+    def use(snapshot):
+        used.append(snapshot)
+        return loader._with_objects(snapshot)
+
+    with caplog.at_level(logging.WARNING, logger=loader.__name__):
+        found = loader.using_snapshot(sqlite_registry, use)
+    assert len(used) == 2 and found is used[1]
+    assert _facts(found) == _facts(expected)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "scan worker ended" in warning and "reading rows instead" in warning
+
+
 def test_the_worker_stops_and_cleans_up_when_its_parent_is_gone(
     sqlite_registry: Registry, tmp_path: Path
 ) -> None:
