@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import mv_orchestration.retention.loader as loader
 import mv_orchestration.retention.scans as scans
 from mv_orchestration.registry import Registry
 from mv_orchestration.registry.audit import last_seq
-from mv_orchestration.retention import load_snapshot
+from mv_orchestration.retention import RetentionPolicy, RetentionRule, load_snapshot, make_plan
 from tests.core.registry_helpers import register, version_id
 from tests.core.test_retention_plan import object_rows
 
@@ -107,16 +109,9 @@ def test_a_failed_worker_leaves_the_rows_to_the_connection(
     assert "no_such_worker" in warning and "reading rows instead" in warning
 
 
-def test_a_worker_failing_while_the_snapshot_is_used_uses_one_read_from_rows(
-    sqlite_registry: Registry,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """The objects are still being read while the snapshot is used: a worker that fails
-    then (here: killed while it reads them) has the snapshot read again from rows."""
-    _fill(sqlite_registry, tmp_path)
-    expected = load_snapshot(sqlite_registry)
+def _kill_the_worker_reading_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the scan worker is killed while it reads the store objects (made slow
+    to read)."""
     slow = "(WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000000) "
     monkeypatch.setattr(
         scans, "OBJECTS_SQL", f"{scans.OBJECTS_SQL} AND {slow}SELECT max(x) FROM n) > 0"
@@ -128,6 +123,19 @@ def test_a_worker_failing_while_the_snapshot_is_used_uses_one_read_from_rows(
         return real(self)
 
     monkeypatch.setattr(scans.WorkerScans, "objects_soon", killed_first)
+
+
+def test_a_worker_failing_while_the_snapshot_is_used_uses_one_read_from_rows(
+    sqlite_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The objects are still being read while the snapshot is used: a worker that fails
+    then has the snapshot read again from rows."""
+    _fill(sqlite_registry, tmp_path)
+    expected = load_snapshot(sqlite_registry)
+    _kill_the_worker_reading_objects(monkeypatch)
     used = []
 
     def use(snapshot):
@@ -140,6 +148,19 @@ def test_a_worker_failing_while_the_snapshot_is_used_uses_one_read_from_rows(
     assert _facts(found) == _facts(expected)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "scan worker ended" in warning and "reading rows instead" in warning
+
+
+def test_a_worker_failing_while_planning_leaves_the_plan_as_it_would_be(
+    sqlite_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(sqlite_registry, tmp_path)
+    policy = RetentionPolicy(rules=[RetentionRule(keep_last=1)])
+    now = datetime.now(timezone.utc)
+    expected = make_plan(policy, load_snapshot(sqlite_registry), now)
+    assert expected.summary()["tombstone"] >= 2
+    _kill_the_worker_reading_objects(monkeypatch)
+    found = loader.using_snapshot(sqlite_registry, partial(make_plan, policy, now=now))
+    assert found.content_bytes() == expected.content_bytes()
 
 
 def test_the_worker_stops_and_cleans_up_when_its_parent_is_gone(
