@@ -212,20 +212,17 @@ def _read_consistent(engine: Engine, worker: bool) -> Iterator[_Read]:
     arrow = worker and engine.dialect.name == "sqlite"
     for attempt in range(ATTEMPTS):
         arrow = arrow and attempt < ATTEMPTS - 1
-        scanning = ExitStack()  # outlives the connection: the worker reads on
         try:
-            with snapshot_connection(engine) as conn, conn.begin():
-                found = _read(conn, scanning.enter_context(_scans(engine, conn, arrow)))
+            with ExitStack() as opened:
+                with snapshot_connection(engine) as conn, conn.begin():
+                    found = _read(conn, opened.enter_context(_scans(engine, conn, arrow)))
+                if found is not None:
+                    scanning = opened.pop_all()  # outlives the connection: the worker reads on
         except ScanFailed as exc:
-            scanning.close()
             log.warning("retention snapshot: %s; reading rows instead", exc)
             arrow = False
             continue
-        except BaseException:
-            scanning.close()
-            raise
         if found is None:
-            scanning.close()
             log.debug("retention snapshot: the registry changed between reads; reading again")
             continue
         with scanning:

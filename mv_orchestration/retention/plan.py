@@ -122,13 +122,12 @@ class RetentionPlan:
 
     ``columns`` hold the decision for every version (:attr:`versions` lists them as
     :class:`PlannedVersion`). ``objects`` are the ``(digest, size)`` store objects phase 2
-    deletes: those of
-    ``purge`` versions and snapshots that nothing staying references. ``audit_seq`` is the
-    audit log's last sequence number in the registry snapshot planned (None: planned from
-    a snapshot not read from a registry); apply uses it to find the alias moves the plan
-    did not see (:mod:`.moves`). The canonical JSON
-    is made when first needed: encoded in memory for :attr:`digest`, or streamed to a store
-    with :meth:`store`.
+    deletes: those of ``purge`` versions and snapshots that nothing staying references.
+    ``audit_seq`` is the audit log's last sequence number in the registry snapshot planned
+    (None: planned from a snapshot not read from a registry); apply uses it to find the
+    alias moves the plan did not see (:mod:`.moves`). The canonical JSON is made when
+    first needed: encoded in memory for :attr:`digest`, or streamed to a store with
+    :meth:`store`.
     """
 
     created_at: datetime
